@@ -1,0 +1,1 @@
+"""Authentication (ZAP handlers, policies, certificates) arrives with the auth issue."""

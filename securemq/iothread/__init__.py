@@ -1,0 +1,1 @@
+"""The I/O threads: reactor, engines, sessions and listeners."""

@@ -1,0 +1,1 @@
+"""Socket types: routing and queueing policy, run in the application thread."""

@@ -1,0 +1,219 @@
+"""Routing and queueing policy shared by the socket types (application thread only).
+
+A pattern sees the socket's peers as :class:`~securemq.pipe.Peer` objects and moves whole
+messages (lists of frames) between the application and their pipes. ``send`` and
+``recv`` never block: they raise :class:`~securemq.error.Again` and the socket waits on
+its mailbox. The two building blocks are libzmq's: a :class:`FairQueue` that takes one
+message from each readable peer in turn, and a :class:`LoadBalancer` that gives each
+message to the next peer with room.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any
+
+from ..error import Again, ZMQError
+from ..pipe import Message, Peer
+
+if TYPE_CHECKING:
+    from ..options import Options
+
+_AGAIN = Again()
+
+
+class FairQueue:
+    """Round-robin reception over the peers whose inbound pipe may hold messages."""
+
+    __slots__ = ("active", "i", "on_drained")
+
+    def __init__(self) -> None:
+        self.active: list[Peer] = []
+        self.i = 0
+        #: Called with a peer whose pipe is closed and empty (the connection is gone).
+        self.on_drained: Any = None
+
+    def add(self, peer: Peer) -> None:
+        """Mark ``peer`` readable (its pipe woke us, or it just attached)."""
+        if not peer.in_active:
+            peer.in_active = True
+            self.active.append(peer)
+
+    def remove(self, peer: Peer) -> None:
+        """Forget ``peer``."""
+        if peer.in_active:
+            peer.in_active = False
+            self.active.remove(peer)
+
+    def recv(self) -> tuple[Message, Peer]:
+        """Take the next message and the peer it came from.
+
+        Raises:
+            Again: no peer has a message.
+        """
+        active = self.active
+        while active:
+            i = self.i
+            if i >= len(active):
+                i = 0
+            peer = active[i]
+            pipe = peer.inp
+            q = pipe.q
+            if q:
+                msg = q.popleft()
+                if pipe.writer_waiting:
+                    pipe.read_done()
+                self.i = i + 1
+                return msg, peer
+            if pipe.closed:
+                active.pop(i)
+                peer.in_active = False
+                if self.on_drained is not None:
+                    self.on_drained(peer)
+            elif pipe.sleep():
+                active.pop(i)
+                peer.in_active = False
+        raise _AGAIN
+
+    def has_message(self) -> bool:
+        """True if some peer has a message waiting (used for ``EVENTS``).
+
+        Peers found empty are put to sleep, exactly as :meth:`recv` does, so that their
+        next message wakes the socket's descriptor: a poller relies on that.
+        """
+        active = self.active
+        i = 0
+        while i < len(active):
+            pipe = active[i].inp
+            if pipe.q or pipe.closed or not pipe.sleep():
+                return True
+            active[i].in_active = False
+            active.pop(i)
+        return False
+
+
+class LoadBalancer:
+    """Round-robin distribution over the peers whose outbound pipe has room."""
+
+    __slots__ = ("active", "i")
+
+    def __init__(self) -> None:
+        self.active: list[Peer] = []
+        self.i = 0
+
+    def add(self, peer: Peer) -> None:
+        """Mark ``peer`` writable."""
+        if not peer.out_active and not peer.dead:
+            peer.out_active = True
+            self.active.append(peer)
+
+    def remove(self, peer: Peer) -> None:
+        """Forget ``peer``."""
+        if peer.out_active:
+            peer.out_active = False
+            self.active.remove(peer)
+
+    def next_peer(self) -> Peer:
+        """The peer the next message goes to, without sending.
+
+        Raises:
+            Again: every peer's pipe is full (or there is no peer).
+        """
+        active = self.active
+        while active:
+            i = self.i
+            if i >= len(active):
+                i = self.i = 0
+            peer = active[i]
+            if not peer.out.full():
+                return peer
+            if peer.out.wait_writable():
+                active.pop(i)
+                peer.out_active = False
+        raise _AGAIN
+
+    def send(self, msg: Message) -> Peer:
+        """Give ``msg`` to the next peer with room; return that peer.
+
+        Raises:
+            Again: every peer's pipe is full (or there is no peer).
+        """
+        peer = self.next_peer()
+        peer.out.write(msg)
+        self.i += 1
+        return peer
+
+    def has_room(self) -> bool:
+        """True if a message could be sent now (used for ``EVENTS``)."""
+        try:
+            self.next_peer()
+        except Again:
+            return False
+        return True
+
+
+class Pattern:
+    """Base of the socket types: what a socket does with peers and messages.
+
+    Subclasses override what their type supports; the defaults refuse with ENOTSUP,
+    as libzmq does for a send on a PULL socket.
+    """
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.peers: list[Peer] = []
+
+    # -- peers --------------------------------------------------------------------------
+
+    def attach(self, peer: Peer) -> bool:
+        """A new peer joined; return False to refuse it (e.g. a second PAIR peer)."""
+        self.peers.append(peer)
+        return True
+
+    def ready(self, peer: Peer) -> None:
+        """A peer attached before its handshake has now told us its metadata."""
+
+    def terminated(self, peer: Peer) -> None:
+        """A peer's connection is gone: stop sending to it (its queued input stays)."""
+
+    def drained(self, peer: Peer) -> None:
+        """A gone peer's input has been read to the end: forget it."""
+        if peer in self.peers:
+            self.peers.remove(peer)
+
+    def read_activated(self, peer: Peer) -> None:
+        """A peer's inbound pipe went from empty to non-empty."""
+
+    def write_activated(self, peer: Peer) -> None:
+        """A peer's outbound pipe fell below its low-water mark."""
+
+    # -- messages -----------------------------------------------------------------------
+
+    def send(self, msg: Message) -> None:
+        """Queue a complete message.
+
+        Raises:
+            Again: it cannot be queued now.
+            ZMQError: the socket type cannot send now or at all (EFSM, ENOTSUP, ...).
+        """
+        raise ZMQError(errno.ENOTSUP)
+
+    def recv(self) -> Message:
+        """Take a complete message.
+
+        Raises:
+            Again: nothing to receive now.
+            ZMQError: the socket type cannot receive now or at all.
+        """
+        raise ZMQError(errno.ENOTSUP)
+
+    def can_send(self) -> bool:
+        """Whether a send would succeed now (POLLOUT)."""
+        return False
+
+    def can_recv(self) -> bool:
+        """Whether a recv would succeed now (POLLIN)."""
+        return False
+
+    #: The peer the last received message came from, for ``Frame.get(property)``.
+    last_peer: Peer | None = None

@@ -1,0 +1,59 @@
+"""PUSH and PULL (RFC 30): load-balanced sending, fair-queued receiving."""
+
+from __future__ import annotations
+
+from ..options import Options
+from ..pipe import Message, Peer
+from .base import FairQueue, LoadBalancer, Pattern
+
+
+class Push(Pattern):
+    """Sends each message to the next connected PULL peer with room; never receives."""
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.lb = LoadBalancer()
+
+    def attach(self, peer: Peer) -> bool:
+        super().attach(peer)
+        self.lb.add(peer)
+        return True
+
+    def terminated(self, peer: Peer) -> None:
+        self.lb.remove(peer)
+
+    def drained(self, peer: Peer) -> None:
+        self.lb.remove(peer)
+        super().drained(peer)
+
+    def write_activated(self, peer: Peer) -> None:
+        self.lb.add(peer)
+
+    def send(self, msg: Message) -> None:
+        self.lb.send(msg)
+
+    def can_send(self) -> bool:
+        return self.lb.has_room()
+
+
+class Pull(Pattern):
+    """Receives from all connected PUSH peers in turn; never sends."""
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.fq = FairQueue()
+
+    def attach(self, peer: Peer) -> bool:
+        super().attach(peer)
+        self.fq.add(peer)
+        return True
+
+    def read_activated(self, peer: Peer) -> None:
+        self.fq.add(peer)
+
+    def recv(self) -> Message:
+        msg, self.last_peer = self.fq.recv()
+        return msg
+
+    def can_recv(self) -> bool:
+        return self.fq.has_message()

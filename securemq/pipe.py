@@ -1,0 +1,152 @@
+"""Pipes: the bounded message queues where two threads meet (ARCHITECTURE rule 2).
+
+A :class:`Pipe` carries whole messages one way, from exactly one writer thread to exactly
+one reader thread. Its hand-off is a ``deque`` (append and popleft are atomic under the
+GIL) plus two flags that make wake-ups rare:
+
+* the reader sets ``reader_asleep`` when it finds the queue empty and then looks again;
+  the writer calls ``on_readable`` only if it sees the flag after appending;
+* the writer sets ``writer_waiting`` when the queue is full; the reader calls
+  ``on_writable`` when the queue falls to the low-water mark.
+
+Both flags are cleared under a small lock by whoever acts on them, so each sleep is
+answered by at most one wake-up. A wake-up that crosses a reader which already found more
+work is spurious but harmless: activation handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+Message = list[Any]
+
+
+def _noop() -> None:
+    return None
+
+
+class Pipe:
+    """A one-way message queue with a high-water mark.
+
+    Args:
+        hwm: the most messages the queue holds before the writer must wait; 0 for no
+            limit.
+    """
+
+    __slots__ = ("_lock", "closed", "hwm", "lwm", "on_readable", "on_writable", "q",
+                 "reader_asleep", "writer_waiting")
+
+    def __init__(self, hwm: int = 1000) -> None:
+        self.q: deque[Message] = deque()
+        self.hwm = hwm
+        # libzmq resumes a blocked writer half-way down, not at the first free slot.
+        self.lwm = (hwm + 1) // 2 if hwm > 0 else 0
+        self.reader_asleep = False
+        self.writer_waiting = False
+        self.closed = False
+        self._lock = threading.Lock()
+        self.on_readable: Callable[[], None] = _noop
+        self.on_writable: Callable[[], None] = _noop
+
+    # -- writer side ------------------------------------------------------------------
+
+    def full(self) -> bool:
+        """True when a write must wait (writer side)."""
+        return 0 < self.hwm <= len(self.q)
+
+    def write(self, msg: Message) -> None:
+        """Append one message; the caller has checked :meth:`full` when it matters."""
+        self.q.append(msg)
+        if self.reader_asleep:
+            self.wake_reader()
+
+    def write_many(self, msgs: list[Message]) -> None:
+        """Append a batch of messages with at most one wake-up."""
+        self.q.extend(msgs)
+        if self.reader_asleep:
+            self.wake_reader()
+
+    def wake_reader(self) -> None:
+        """Tell a sleeping reader that messages arrived (or that the pipe closed)."""
+        with self._lock:
+            if not self.reader_asleep:
+                return
+            self.reader_asleep = False
+        self.on_readable()
+
+    def wait_writable(self) -> bool:
+        """Declare the writer blocked; return False if room appeared meanwhile."""
+        self.writer_waiting = True
+        if not self.full():
+            with self._lock:
+                self.writer_waiting = False
+            return False
+        return True
+
+    def close(self) -> None:
+        """Writer side: no more messages will come; the reader drains then terminates."""
+        self.closed = True
+        self.reader_asleep = True  # force a wake-up so the reader notices
+        self.wake_reader()
+
+    # -- reader side ------------------------------------------------------------------
+
+    def sleep(self) -> bool:
+        """Declare the reader idle; return False if messages arrived meanwhile.
+
+        After True the reader will be woken through ``on_readable`` when the next
+        message (or close) arrives.
+        """
+        self.reader_asleep = True
+        if self.q or self.closed:
+            with self._lock:
+                self.reader_asleep = False
+            return False
+        return True
+
+    def read_done(self) -> None:
+        """Reader side, after taking messages: wake a blocked writer at the low-water mark."""
+        if self.writer_waiting and len(self.q) <= self.lwm:
+            with self._lock:
+                if not self.writer_waiting:
+                    return
+                self.writer_waiting = False
+            self.on_writable()
+
+    def __len__(self) -> int:
+        return len(self.q)
+
+
+class Peer:
+    """The socket's view of one connection: a pipe each way plus what the peer told us.
+
+    Created by the I/O thread (or by ``connect`` for sessions that queue before the
+    connection exists) and owned by the socket's pattern once attached. ``inp`` is
+    written by the engine (or the inproc peer) and read by the socket; ``out`` the
+    reverse.
+    """
+
+    __slots__ = ("dead", "endpoint", "in_active", "inp", "metadata", "out", "out_active",
+                 "routing_id", "session", "state")
+
+    def __init__(self, out: Pipe, inp: Pipe, endpoint: str = "") -> None:
+        self.out = out
+        self.inp = inp
+        self.endpoint = endpoint
+        self.metadata: dict[str, bytes] = {}
+        self.routing_id = b""
+        #: Set by the I/O side when the connection is gone for good.
+        self.dead = False
+        # Owned by the socket thread: membership of the pattern's active lists.
+        self.in_active = False
+        self.out_active = False
+        #: Pattern-private state (e.g. the REQ socket's expected request id).
+        self.state: Any = None
+        #: The I/O-side object that owns the connection, if any.
+        self.session: Any = None
+
+    def __repr__(self) -> str:
+        return f"<Peer {self.endpoint} id={self.routing_id!r}{' dead' if self.dead else ''}>"

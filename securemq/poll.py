@@ -1,0 +1,134 @@
+"""``Poller`` and ``select`` over securemq sockets and ordinary file descriptors.
+
+A securemq socket is ready when its pattern says so (``EVENTS``); its ``FD`` is the
+mailbox descriptor, which becomes readable whenever that may have changed. Polling is
+therefore: check every socket's events; if none is ready, wait on all descriptors with
+``select.poll`` and check again.
+"""
+
+from __future__ import annotations
+
+import select as _select
+import time
+from typing import Any
+
+from . import constants as C
+from .socket import Socket
+
+POLLIN, POLLOUT, POLLERR = int(C.POLLIN), int(C.POLLOUT), int(C.POLLERR)
+
+
+def _fileno(obj: Any) -> int:
+    if isinstance(obj, int):
+        return obj
+    return int(obj.fileno())
+
+
+class Poller:
+    """Wait for events on several sockets and file descriptors, as ``zmq.Poller``."""
+
+    def __init__(self) -> None:
+        self.sockets: list[tuple[Any, int]] = []
+        self._map: dict[Any, int] = {}
+
+    def __contains__(self, socket: Any) -> bool:
+        return socket in self._map
+
+    def register(self, socket: Any, flags: int = POLLIN | POLLOUT) -> None:
+        """Watch ``socket`` (a securemq socket, an fd or an object with ``fileno()``)
+        for ``flags``; zero flags unregisters it."""
+        if flags:
+            if socket in self._map:
+                self.sockets[self._map[socket]] = (socket, flags)
+            else:
+                self._map[socket] = len(self.sockets)
+                self.sockets.append((socket, flags))
+        elif socket in self._map:
+            self.unregister(socket)
+
+    modify = register
+
+    def unregister(self, socket: Any) -> None:
+        """Stop watching ``socket``.
+
+        Raises:
+            KeyError: it was not registered.
+        """
+        idx = self._map.pop(socket)
+        self.sockets.pop(idx)
+        for s, i in list(self._map.items()):
+            if i > idx:
+                self._map[s] = i - 1
+
+    def poll(self, timeout: float | None = None) -> list[tuple[Any, int]]:
+        """Wait up to ``timeout`` milliseconds (None or -1: forever) for events.
+
+        Returns a list of ``(socket, events)`` pairs for the ready ones.
+        """
+        deadline = None if timeout is None or timeout < 0 else \
+            time.monotonic() + timeout / 1000
+        while True:
+            ready = self._ready()
+            if ready:
+                return ready
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                ms = max(1, int(left * 1000 + 0.999))
+            else:
+                ms = -1
+            p = _select.poll()
+            for sock, flags in self.sockets:
+                if isinstance(sock, Socket):
+                    if not sock.closed:
+                        p.register(sock.fileno(), _select.POLLIN)
+                else:
+                    mask = (_select.POLLIN if flags & POLLIN else 0) | \
+                           (_select.POLLOUT if flags & POLLOUT else 0)
+                    p.register(_fileno(sock), mask)
+            p.poll(ms)
+
+    def _ready(self) -> list[tuple[Any, int]]:
+        ready: list[tuple[Any, int]] = []
+        fds: list[tuple[Any, int]] = []
+        for sock, flags in self.sockets:
+            if isinstance(sock, Socket):
+                if sock.closed:
+                    continue
+                ev = sock._events() & flags
+                if ev:
+                    ready.append((sock, ev))
+            else:
+                fds.append((sock, flags))
+        if fds:
+            p = _select.poll()
+            for sock, flags in fds:
+                mask = (_select.POLLIN if flags & POLLIN else 0) | \
+                       (_select.POLLOUT if flags & POLLOUT else 0)
+                p.register(_fileno(sock), mask)
+            by_fd = {_fileno(s): s for s, _ in fds}
+            for fd, ev in p.poll(0):
+                out = (POLLIN if ev & (_select.POLLIN | _select.POLLHUP) else 0) | \
+                      (POLLOUT if ev & _select.POLLOUT else 0) | \
+                      (POLLERR if ev & _select.POLLERR else 0)
+                if out:
+                    ready.append((by_fd[fd], out))
+        return ready
+
+
+def select(rlist: list[Any], wlist: list[Any], xlist: list[Any],
+           timeout: float | None = None) -> tuple[list[Any], list[Any], list[Any]]:
+    """``select.select`` for securemq sockets: ``timeout`` in seconds, None forever."""
+    poller = Poller()
+    for s in rlist:
+        poller.register(s, POLLIN)
+    for s in wlist:
+        poller.register(s, (poller._map.get(s) is not None and POLLIN | POLLOUT) or POLLOUT)
+    for s in xlist:
+        poller.register(s, POLLERR)
+    ms = None if timeout is None else timeout * 1000
+    events = dict(poller.poll(ms))
+    return ([s for s in rlist if events.get(s, 0) & POLLIN],
+            [s for s in wlist if events.get(s, 0) & POLLOUT],
+            [s for s in xlist if events.get(s, 0) & POLLERR])

@@ -1,0 +1,1 @@
+"""Security mechanisms (sans-IO): NULL now; PLAIN and CURVE follow."""

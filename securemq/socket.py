@@ -1,0 +1,811 @@
+"""The application-facing socket, compatible with pyzmq's ``zmq.Socket``.
+
+A socket runs its pattern in the calling thread. Non-blocking operations go straight to
+the pattern; blocking ones are the same operation retried after waiting on the socket's
+mailbox descriptor (STYLE habit 3), which the I/O thread and inproc peers signal only
+when a pipe becomes readable or writable. That descriptor is also the ``FD`` option.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+import random
+import socket as _socket
+import stat
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import constants as C
+from .constants import EFSM
+from .error import Again, ContextTerminated, ZMQBindError, ZMQError
+from .frame import Frame
+from .iothread.engine import IOConfig, Listener, Owner, Session
+from .options import OPTIONS_BY_NAME, Options
+from .patterns.base import Pattern
+from .patterns.pair import Pair
+from .patterns.pipeline import Pull, Push
+from .patterns.reqrep import Dealer, Rep, Req, Router
+from .pipe import Message, Peer
+from .transport import endpoint as ep
+from .wakeup import Mailbox
+
+if TYPE_CHECKING:
+    from .context import Context
+
+_PATTERNS: dict[int, Callable[[Options], Pattern]] = {
+    C.PAIR: Pair, C.PUSH: Push, C.PULL: Pull, C.REQ: Req, C.REP: Rep,
+    C.DEALER: Dealer, C.ROUTER: Router,
+}
+_NOT_YET = {C.PUB, C.SUB, C.XPUB, C.XSUB, C.STREAM}
+
+_DONTWAIT = C.DONTWAIT
+_SNDMORE = C.SNDMORE
+_AGAIN = Again()
+
+
+def _as_frame(data: Any) -> bytes | memoryview:
+    """Check a frame given to ``send``: bytes-like or :class:`Frame`, never ``str``."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, Frame):
+        return data.bytes
+    if isinstance(data, str):
+        raise TypeError("str is not allowed for send; use send_string or encode it")
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    try:
+        return bytes(memoryview(data))
+    except TypeError:
+        raise TypeError(f"expected a bytes-like object, not {type(data).__name__}") from None
+
+
+class Socket:
+    """A ZeroMQ socket of one type, created by :meth:`Context.socket`.
+
+    Options can be read and written with :meth:`setsockopt`/:meth:`getsockopt`,
+    :meth:`set`/:meth:`get`, or as attributes (``sock.linger = 0``).
+    """
+
+    # Attribute names that are ours; every other public name is looked up as an option.
+    _own = frozenset(("context", "socket_type", "closed"))
+    context: Context
+    socket_type: int
+
+    def __init__(self, context: Context, socket_type: int) -> None:
+        if socket_type in _NOT_YET:
+            raise ZMQError(errno.ENOTSUP, f"socket type {socket_type} is not available yet")
+        factory = _PATTERNS.get(socket_type)
+        if factory is None:
+            raise ZMQError(errno.EINVAL, f"invalid socket type: {socket_type!r}")
+        object.__setattr__(self, "context", context)
+        object.__setattr__(self, "socket_type", socket_type)
+        self._opts = Options(socket_type)
+        self._mailbox = Mailbox()
+        self._pattern = factory(self._opts)
+        for name in ("fq",):
+            fq = getattr(self._pattern, name, None)
+            if fq is not None:
+                fq.on_drained = self._pattern.drained
+        self._closed = False
+        self._ctx_term = False
+        self._tx: list[Any] = []
+        self._rx: Message | None = None
+        self._rx_i = 0
+        self._rx_peer: Peer | None = None
+        self._listeners: dict[str, Listener] = {}
+        self._sessions: dict[str, list[Session]] = {}
+        self._inproc_binds: list[str] = []
+        self._inproc_peers: dict[str, list[Peer]] = {}
+        self._last_endpoint = b""
+        self._next_connect_id = b""
+        self._owner = Owner(self._mailbox.post, self._emit_from_io, context._count_session)
+        self._monitor: Any = None
+        self._monitor_events = 0
+        for opt, value in context._sockopts.items():
+            try:
+                self.setsockopt(opt, value)
+            except ZMQError:
+                pass
+
+    # -- attribute-style options ----------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        spec = OPTIONS_BY_NAME.get(name.lower()) if not name.startswith("_") else None
+        if spec is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return self.getsockopt(spec.option)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or name in self._own:
+            object.__setattr__(self, name, value)
+            return
+        spec = OPTIONS_BY_NAME.get(name.lower())
+        if spec is None:
+            if name.lower() == "hwm":
+                self.set_hwm(value)
+                return
+            raise AttributeError(f"{name!r} is not a socket option")
+        self.setsockopt(spec.option, value)
+
+    # -- options ----------------------------------------------------------------------
+
+    def setsockopt(self, option: int, value: Any) -> None:
+        """Set a socket option (libzmq ``zmq_setsockopt``).
+
+        Raises:
+            ZMQError: EINVAL for an unknown option or a bad value.
+            TypeError: a value of the wrong type (``str`` for a bytes option).
+        """
+        self._check_open()
+        if option in (C.SUBSCRIBE, C.UNSUBSCRIBE):
+            raise ZMQError(errno.EINVAL, "this socket type has no subscriptions")
+        if option == C.CONNECT_ROUTING_ID:
+            if not isinstance(value, bytes):
+                raise TypeError("connect_routing_id must be bytes")
+            if not 0 < len(value) <= 255:
+                raise ZMQError(errno.EINVAL)
+            self._next_connect_id = value
+            return
+        if option == getattr(C, "HWM", -1):
+            self.set_hwm(value)
+            return
+        self._opts.set(option, value)
+
+    def getsockopt(self, option: int) -> Any:
+        """Read a socket option (libzmq ``zmq_getsockopt``).
+
+        Raises:
+            ZMQError: EINVAL for an unknown or write-only option.
+        """
+        self._check_open()
+        if option == C.TYPE:
+            return int(self.socket_type)
+        if option == C.RCVMORE:
+            return int(self._rx is not None)
+        if option == C.FD:
+            return self._mailbox.fileno()
+        if option == C.EVENTS:
+            return self._events()
+        if option == C.LAST_ENDPOINT:
+            return self._last_endpoint
+        if option == getattr(C, "THREAD_SAFE", -1):
+            return 0
+        return self._opts.get(option)
+
+    set = setsockopt
+    get = getsockopt
+
+    def setsockopt_string(self, option: int, value: str, encoding: str = "utf-8") -> None:
+        """Set a bytes option from ``str``."""
+        self.setsockopt(option, value.encode(encoding))
+
+    def getsockopt_string(self, option: int, encoding: str = "utf-8") -> str:
+        """Read a bytes option as ``str``."""
+        value = self.getsockopt(option)
+        if not isinstance(value, bytes):
+            raise TypeError("option is not a bytes option")
+        return value.decode(encoding)
+
+    set_string = setsockopt_string
+    get_string = getsockopt_string
+
+    def set_hwm(self, value: int) -> None:
+        """Set both the send and receive high-water marks."""
+        self.setsockopt(C.SNDHWM, value)
+        self.setsockopt(C.RCVHWM, value)
+
+    def get_hwm(self) -> int:
+        """The send high-water mark (pyzmq's ``hwm`` reads it)."""
+        return int(self.getsockopt(C.SNDHWM))
+
+    hwm = property(get_hwm, set_hwm)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
+    @property
+    def type(self) -> int:
+        """The socket type."""
+        return self.socket_type
+
+    def fileno(self) -> int:
+        """The ``FD`` option, so that sockets can be given to ``select`` and selectors."""
+        return self._mailbox.fileno()
+
+    # -- state ------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ZMQError(errno.ENOTSOCK)
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise ZMQError(errno.ENOTSOCK)
+        if self._ctx_term:
+            raise ContextTerminated()
+
+    def _process(self) -> None:
+        """Apply what the I/O thread and inproc peers told us."""
+        pattern = self._pattern
+        for cmd in self._mailbox.drain():
+            kind = cmd[0]
+            if kind == "read":
+                pattern.read_activated(cmd[1])
+            elif kind == "write":
+                pattern.write_activated(cmd[1])
+            elif kind == "attach":
+                self._attach(cmd[1])
+            elif kind == "ready":
+                pattern.ready(cmd[1])
+            elif kind == "term":
+                peer = cmd[1]
+                pattern.terminated(peer)
+            elif kind == "event":
+                self._emit(*cmd[1:])
+            elif kind == "ctx_term":
+                self._ctx_term = True
+
+    def _attach(self, peer: Peer) -> None:
+        mailbox = self._mailbox
+        if not self._pattern.attach(peer):
+            peer.dead = True
+            peer.out.close()
+            session = peer.session
+            if isinstance(session, Session):
+                session.reactor.call_soon_threadsafe(session.close, 0)
+            elif session is not None:
+                self.context._inproc_close_peer(peer)
+            return
+        if not isinstance(peer.session, Session):
+            return
+        # Messages that arrived before we attached are read at the next recv; from now
+        # on a pipe waking up reaches us through the mailbox.
+        post = mailbox.post
+        peer.inp.on_readable = lambda: post(("read", peer))
+        peer.out.on_writable = lambda: post(("write", peer))
+        if peer.inp.q:
+            self._pattern.read_activated(peer)
+
+    def _wait(self, deadline: float | None) -> None:
+        """Block until the mailbox is signalled or ``deadline`` passes, then process it.
+
+        Raises:
+            Again: the deadline passed.
+            ContextTerminated: the context was terminated meanwhile.
+        """
+        if self._mailbox.q:
+            self._process()
+            return
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            raise _AGAIN
+        self._mailbox.signaler.wait(timeout)
+        self._process()
+        if self._ctx_term:
+            raise ContextTerminated()
+
+    @staticmethod
+    def _deadline(timeout_ms: int) -> float | None:
+        return None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+
+    def _events(self) -> int:
+        if self._mailbox.q:
+            self._process()
+        ev = 0
+        if self._rx is not None or self._pattern.can_recv():
+            ev |= C.POLLIN
+        if self._pattern.can_send():
+            ev |= C.POLLOUT
+        return ev
+
+    def poll(self, timeout: int | None = None, flags: int = C.POLLIN) -> int:
+        """Wait up to ``timeout`` ms (None: forever) for ``flags`` events; return them."""
+        self._check_usable()
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout / 1000
+        while True:
+            ev = self._events() & flags
+            if ev:
+                return ev
+            try:
+                self._wait(deadline)
+            except Again:
+                return 0
+
+    # -- sending ----------------------------------------------------------------------
+
+    def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,
+             routing_id: int | None = None, group: str | None = None) -> Any:
+        """Send one frame; with ``SNDMORE`` it is held until the message's last frame.
+
+        Raises:
+            Again: ``DONTWAIT`` (or ``sndtimeo``) and the message cannot be queued.
+            ZMQError: EFSM (REQ/REP order), ENOTSUP (socket cannot send), EHOSTUNREACH
+                (ROUTER_MANDATORY), ENOTSOCK (closed), ETERM.
+        """
+        if self._closed or self._ctx_term:
+            self._check_usable()
+        frame = data if type(data) is bytes else _as_frame(data)
+        if flags & _SNDMORE:
+            if not self._tx:
+                self._check_first(frame, flags)
+            self._tx.append(frame)
+            return _TRACKER if track else None
+        if self._tx:
+            msg = self._tx
+            msg.append(frame)
+            self._tx = []
+            try:
+                self._send_msg(msg, flags)
+            except Again:
+                msg.pop()
+                self._tx = msg
+                raise
+        else:
+            self._send_msg([frame], flags)
+        return _TRACKER if track else None
+
+    def _check_first(self, frame: Any, flags: int) -> None:
+        """Errors libzmq reports on a message's first frame rather than its last."""
+        pattern = self._pattern
+        if isinstance(pattern, Router):
+            pattern.check_route(frame)
+        elif isinstance(pattern, Req):
+            if pattern.receiving and not self._opts.req_relaxed:
+                raise ZMQError(EFSM)
+        elif isinstance(pattern, Rep) and not pattern.sending:
+            raise ZMQError(EFSM)
+
+    def _send_msg(self, msg: Message, flags: int) -> None:
+        if self._mailbox.q:
+            self._process()
+        pattern = self._pattern
+        try:
+            pattern.send(msg)
+            return
+        except Again:
+            timeo = self._opts.sndtimeo
+            if flags & _DONTWAIT or timeo == 0:
+                raise
+        deadline = self._deadline(timeo)
+        while True:
+            self._wait(deadline)
+            try:
+                pattern.send(msg)
+                return
+            except Again:
+                continue
+
+    def send_multipart(self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True,
+                       track: bool = False, **kwargs: Any) -> Any:
+        """Send a whole message at once: every frame but the last gets ``SNDMORE``."""
+        self._check_usable()
+        if not msg_parts:
+            raise ZMQError(errno.EINVAL, "a message needs at least one frame")
+        frames = [p if type(p) is bytes else _as_frame(p) for p in msg_parts]
+        if self._tx:
+            frames = self._tx + frames
+            self._tx = []
+        elif len(frames) > 1:
+            self._check_first(frames[0], flags)
+        self._send_msg(frames, flags & ~_SNDMORE)
+        return _TRACKER if track else None
+
+    def send_string(self, u: str, flags: int = 0, copy: bool = True,
+                    encoding: str = "utf-8", **kwargs: Any) -> Any:
+        """Send ``u`` encoded (UTF-8 by default)."""
+        if not isinstance(u, str):
+            raise TypeError("send_string requires str")
+        return self.send(u.encode(encoding), flags=flags, copy=copy, **kwargs)
+
+    send_unicode = send_string
+
+    def send_json(self, obj: Any, flags: int = 0, **kwargs: Any) -> Any:
+        """Send ``obj`` serialised as JSON."""
+        send_kwargs = {k: kwargs.pop(k) for k in ("routing_id", "group") if k in kwargs}
+        return self.send(json.dumps(obj, **kwargs).encode("utf-8"), flags=flags,
+                         **send_kwargs)
+
+    def send_pyobj(self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL,
+                   **kwargs: Any) -> Any:
+        """Send ``obj`` pickled. Only unpickle what trusted peers send."""
+        return self.send(pickle.dumps(obj, protocol), flags=flags, **kwargs)
+
+    def send_serialized(self, msg: Any, serialize: Callable[[Any], list[bytes]],
+                        flags: int = 0, copy: bool = True, **kwargs: Any) -> Any:
+        """Send ``serialize(msg)`` as a multipart message."""
+        return self.send_multipart(serialize(msg), flags=flags, copy=copy, **kwargs)
+
+    # -- receiving --------------------------------------------------------------------
+
+    def _recv_msg(self, flags: int) -> Message:
+        if self._mailbox.q:
+            self._process()
+        pattern = self._pattern
+        try:
+            return pattern.recv()
+        except Again:
+            timeo = self._opts.rcvtimeo
+            if flags & _DONTWAIT or timeo == 0:
+                raise
+        deadline = self._deadline(timeo)
+        while True:
+            self._wait(deadline)
+            try:
+                return pattern.recv()
+            except Again:
+                continue
+
+    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
+        """Receive one frame: ``bytes``, or a :class:`Frame` with ``copy=False``.
+
+        Raises:
+            Again: ``DONTWAIT`` (or ``rcvtimeo``) and nothing arrived.
+            ZMQError: EFSM (REQ/REP order), ENOTSUP (socket cannot receive), ETERM.
+        """
+        if self._closed or self._ctx_term:
+            self._check_usable()
+        rx = self._rx
+        if rx is None:
+            msg = self._recv_msg(flags)
+            if len(msg) == 1:
+                frame = msg[0]
+                if copy:
+                    return frame if type(frame) is bytes else bytes(frame)
+                return Frame(frame, more=False, peer=self._pattern.last_peer)
+            self._rx = rx = msg
+            self._rx_i = 0
+            self._rx_peer = self._pattern.last_peer
+        i = self._rx_i
+        frame = rx[i]
+        more = i + 1 < len(rx)
+        if more:
+            self._rx_i = i + 1
+        else:
+            self._rx = None
+        if copy:
+            return frame if type(frame) is bytes else bytes(frame)
+        return Frame(frame, more=more, peer=self._rx_peer)
+
+    def recv_multipart(self, flags: int = 0, copy: bool = True,
+                       track: bool = False) -> list[Any]:
+        """Receive every frame of the next message (or the rest of the current one)."""
+        if self._closed or self._ctx_term:
+            self._check_usable()
+        if self._rx is not None:
+            msg = self._rx[self._rx_i:]
+            self._rx = None
+            peer = self._rx_peer
+        else:
+            msg = self._recv_msg(flags)
+            peer = self._pattern.last_peer
+        if copy:
+            return [f if type(f) is bytes else bytes(f) for f in msg]
+        last = len(msg) - 1
+        return [Frame(f, more=i < last, peer=peer) for i, f in enumerate(msg)]
+
+    def recv_string(self, flags: int = 0, encoding: str = "utf-8") -> str:
+        """Receive a frame and decode it (UTF-8 by default)."""
+        return bytes(self.recv(flags=flags)).decode(encoding)
+
+    recv_unicode = recv_string
+
+    def recv_json(self, flags: int = 0, **kwargs: Any) -> Any:
+        """Receive a frame and parse it as JSON."""
+        return json.loads(self.recv(flags=flags), **kwargs)
+
+    def recv_pyobj(self, flags: int = 0) -> Any:
+        """Receive a frame and unpickle it. Never use this with untrusted peers."""
+        return pickle.loads(self.recv(flags=flags))  # noqa: S301 - pyzmq API, documented
+
+    def recv_serialized(self, deserialize: Callable[[list[Any]], Any], flags: int = 0,
+                        copy: bool = True) -> Any:
+        """Receive a multipart message and return ``deserialize(frames)``."""
+        return deserialize(self.recv_multipart(flags=flags, copy=copy))
+
+    # -- endpoints --------------------------------------------------------------------
+
+    def _io_config(self) -> IOConfig:
+        o = self._opts
+        return IOConfig(
+            socket_type=self.socket_type, sndhwm=o.sndhwm, rcvhwm=o.rcvhwm,
+            routing_id=o.routing_id, maxmsgsize=o.maxmsgsize,
+            handshake_ivl=o.handshake_ivl, reconnect_ivl=o.reconnect_ivl,
+            reconnect_ivl_max=o.reconnect_ivl_max, immediate=bool(o.immediate),
+            conflate=bool(o.conflate), linger=o.linger, sndbuf=o.sndbuf, rcvbuf=o.rcvbuf,
+            tcp_keepalive=o.tcp_keepalive, ipv6=bool(o.ipv6), backlog=o.backlog,
+        )
+
+    def bind(self, addr: str) -> None:
+        """Accept connections on ``addr`` (``tcp://``, ``ipc://`` or ``inproc://``).
+
+        Raises:
+            ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport),
+                EADDRINUSE, EADDRNOTAVAIL, ENODEV (unknown interface), ETERM, ENOTSOCK.
+        """
+        self._check_usable()
+        e = ep.parse(addr, bind=True)
+        if e.transport == "inproc":
+            self.context._inproc_bind(e.address, self)
+            self._inproc_binds.append(e.address)
+            self._last_endpoint = addr.encode()
+            return
+        if e.transport == "tls+tcp":
+            raise ZMQError(errno.EPROTONOSUPPORT, "tls+tcp is not available yet")
+        cfg = self._io_config()
+        try:
+            if e.transport == "ipc":
+                sock, resolved = _bind_ipc(e.address, cfg.backlog)
+            else:
+                sock, resolved = _bind_tcp(e, cfg)
+        except OSError as exc:
+            raise ZMQError(exc.errno or errno.EINVAL, f"{addr}: {exc.strerror}") from None
+        reactor = self.context._reactor()
+        listener = Listener(reactor, self._owner, cfg, sock, resolved)
+        self._listeners[resolved] = listener
+        if addr != resolved:
+            self._listeners.setdefault(addr, listener)
+        self._last_endpoint = resolved.encode()
+        reactor.call_soon_threadsafe(listener.start)
+        self._emit(C.EVENT_LISTENING, sock.fileno(), resolved)
+
+    def bind_to_random_port(self, addr: str, min_port: int = 49152, max_port: int = 65536,
+                            max_tries: int = 100) -> int:
+        """Bind to a random port of ``addr`` and return it.
+
+        Raises:
+            ZMQBindError: no free port in ``max_tries`` attempts.
+        """
+        if min_port == 49152 and max_port == 65536:
+            self.bind(f"{addr}:*")
+            return int(self._last_endpoint.rsplit(b":", 1)[1])
+        for _ in range(max_tries):
+            port = random.randrange(min_port, max_port)  # noqa: S311
+            try:
+                self.bind(f"{addr}:{port}")
+            except ZMQError as exc:
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise
+            return port
+        raise ZMQBindError("Could not bind socket to random port.")
+
+    def connect(self, addr: str) -> None:
+        """Connect to ``addr`` in the background, reconnecting as needed.
+
+        Raises:
+            ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport), ETERM,
+                ENOTSOCK.
+        """
+        self._check_usable()
+        e = ep.parse(addr, bind=False)
+        connect_id, self._next_connect_id = self._next_connect_id, b""
+        if e.transport == "inproc":
+            self.context._inproc_connect(e.address, self, connect_id)
+            self._last_endpoint = addr.encode()
+            return
+        if e.transport == "tls+tcp":
+            raise ZMQError(errno.EPROTONOSUPPORT, "tls+tcp is not available yet")
+        cfg = self._io_config()
+        if e.transport == "tcp":
+            # Fail now on what can be known now: a literal IPv6 address without ipv6.
+            if ":" in e.address and not cfg.ipv6:
+                raise ZMQError(errno.EINVAL, "IPv6 address needs the ipv6 option")
+            connector = _tcp_connector(e, cfg)
+        else:
+            connector = _ipc_connector(e.address)
+        reactor = self.context._reactor()
+        session = Session(reactor, self._owner, cfg, addr, connect=connector)
+        session.preset_id = connect_id
+        # Without IMMEDIATE, messages may be queued to a peer that is not connected yet
+        # (libzmq behaviour); a ROUTER cannot address it before it says who it is.
+        if not cfg.immediate and self.socket_type != C.ROUTER:
+            peer = session.peer = session.make_peer()
+            self._attach(peer)
+        self._sessions.setdefault(addr, []).append(session)
+        self._last_endpoint = addr.encode()
+        reactor.call_soon_threadsafe(session.start_connecting)
+
+    def unbind(self, addr: str) -> None:
+        """Stop accepting on an endpoint given to :meth:`bind` (or its resolved form).
+
+        Raises:
+            ZMQError: ENOENT if the socket is not bound there.
+        """
+        self._check_usable()
+        listener = self._listeners.pop(addr, None)
+        if listener is None:
+            name = addr.partition("://")[2]
+            if addr.startswith("inproc://") and name in self._inproc_binds:
+                self._inproc_binds.remove(name)
+                self.context._inproc_unbind(name, self)
+                return
+            raise ZMQError(errno.ENOENT)
+        for key in [k for k, v in self._listeners.items() if v is listener]:
+            del self._listeners[key]
+        listener.reactor.call_soon_threadsafe(listener.close, 0)
+
+    def disconnect(self, addr: str) -> None:
+        """Drop the connection(s) made by :meth:`connect` to ``addr``.
+
+        Raises:
+            ZMQError: ENOENT if the socket is not connected there.
+        """
+        self._check_usable()
+        sessions = self._sessions.pop(addr, None)
+        if sessions is None:
+            name = addr.partition("://")[2]
+            peers = self._inproc_peers.pop(name, None) if addr.startswith("inproc://") else None
+            if not peers:
+                raise ZMQError(errno.ENOENT)
+            for peer in peers:
+                self.context._inproc_close_peer(peer)
+                self._pattern.terminated(peer)
+                self._pattern.drained(peer)
+            return
+        for s in sessions:
+            speer = s.peer
+            if speer is not None:
+                speer.dead = True
+                self._pattern.terminated(speer)
+                self._pattern.drained(speer)
+            s.reactor.call_soon_threadsafe(s.close, 0)
+
+    # -- closing ----------------------------------------------------------------------
+
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket; queued messages are flushed for up to ``linger`` ms.
+
+        Closing twice is harmless. The context's :meth:`~Context.term` waits for the
+        flush.
+        """
+        if self._closed:
+            return
+        if linger is not None:
+            self._opts.linger = int(linger)
+        linger_ms = self._opts.linger
+        self._closed = True
+        for peer in self._pattern.peers:
+            peer.out.close()
+        for name in self._inproc_binds:
+            self.context._inproc_unbind(name, self)
+        for peers in self._inproc_peers.values():
+            for peer in peers:
+                self.context._inproc_close_peer(peer)
+        seen: set[int] = set()
+        for listener in self._listeners.values():
+            if id(listener) not in seen:
+                seen.add(id(listener))
+                listener.reactor.call_soon_threadsafe(listener.close, linger_ms)
+        for sessions in self._sessions.values():
+            for s in sessions:
+                s.reactor.call_soon_threadsafe(s.close, linger_ms)
+        self._listeners.clear()
+        self._sessions.clear()
+        self.context._socket_closed(self)
+        if self._monitor is not None:
+            self._stop_monitor()
+        self._mailbox.close()
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:  # noqa: S110 - best effort at interpreter shutdown
+                pass
+
+    def __repr__(self) -> str:
+        name = C.SocketType(self.socket_type).name
+        state = " closed" if self._closed else ""
+        return f"<securemq.Socket({name}){state} at {id(self):#x}>"
+
+    # -- monitor hooks (full monitor sockets arrive with the monitor issue) ------------
+
+    def _emit_from_io(self, event: int, value: int, endpoint: str) -> None:
+        """Called by the I/O thread: report a monitor event through the mailbox."""
+        if self._monitor_events & event:
+            self._mailbox.post(("event", event, value, endpoint))
+
+    def _emit(self, event: int, value: int, endpoint: str) -> None:
+        if self._monitor is not None and self._monitor_events & event:
+            self._monitor(event, value, endpoint)
+
+    def _stop_monitor(self) -> None:
+        self._monitor = None
+        self._monitor_events = 0
+
+
+class _Tracker:
+    """Stand-in for pyzmq's ``MessageTracker``: we copy on send, so it is always done."""
+
+    done = True
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Return at once: the message no longer references the caller's buffer."""
+
+
+_TRACKER = _Tracker()
+
+
+def _bind_tcp(e: ep.Endpoint, cfg: IOConfig) -> tuple[_socket.socket, str]:
+    family, sockaddr = ep.resolve_tcp(e, bind=True, ipv6=cfg.ipv6)
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+        if family == _socket.AF_INET6:
+            sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 0)
+        sock.bind(sockaddr)
+        sock.listen(cfg.backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock, ep.format_tcp(e.transport, sock.getsockname())
+
+
+def _ipc_address(path: str) -> str:
+    # "@name" is a Linux abstract socket: a leading NUL instead of a file.
+    return "\0" + path[1:] if path.startswith("@") else path
+
+
+def _bind_ipc(path: str, backlog: int) -> tuple[_socket.socket, str]:
+    if not path.startswith("@") and os.path.lexists(path):
+        # Take over a stale socket file left by a dead process, but never clobber a
+        # regular file or a socket someone is still listening on.
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise OSError(errno.EADDRINUSE, "path exists and is not a socket")
+        probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)
+        else:
+            raise OSError(errno.EADDRINUSE, "another socket is listening on this path")
+        finally:
+            probe.close()
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.bind(_ipc_address(path))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock, f"ipc://{path}"
+
+
+def _tcp_connector(e: ep.Endpoint, cfg: IOConfig) -> Callable[[], _socket.socket]:
+    def connect() -> _socket.socket:
+        try:
+            family, sockaddr = ep.resolve_tcp(e, bind=False, ipv6=cfg.ipv6)
+        except ZMQError as exc:
+            raise OSError(exc.errno, str(exc)) from None
+        sock = _socket.socket(family, _socket.SOCK_STREAM)
+        sock.setblocking(False)
+        err = sock.connect_ex(sockaddr)
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
+            sock.close()
+            raise OSError(err, os.strerror(err))
+        return sock
+    return connect
+
+
+def _ipc_connector(path: str) -> Callable[[], _socket.socket]:
+    def connect() -> _socket.socket:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.setblocking(False)
+        err = sock.connect_ex(_ipc_address(path))
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
+            sock.close()
+            raise OSError(err, os.strerror(err))
+        return sock
+    return connect

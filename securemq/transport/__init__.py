@@ -1,0 +1,1 @@
+"""Transports: endpoint parsing and address resolution for tcp, ipc and inproc."""

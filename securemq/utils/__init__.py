@@ -1,0 +1,1 @@
+"""Utilities with pyzmq's import paths (``securemq.utils.z85``, ``.monitor``)."""

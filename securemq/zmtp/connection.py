@@ -1,0 +1,217 @@
+"""The ZMTP 3.x connection state machine, sans I/O.
+
+Theory of operation: a :class:`Connection` is fed the bytes read from a stream with
+:meth:`Connection.receive_data` and returns a list of events; whatever it wants written
+is collected by :meth:`Connection.data_to_send`. It goes through three states, each named
+after what it waits for next:
+
+``EXPECT_GREETING``
+    Our 64-octet greeting is queued at once. The peer's greeting is checked octet by
+    octet, so that ZMTP 1.0/2.0 peers and garbage are refused without waiting for all 64.
+``EXPECT_HANDSHAKE``
+    Commands go to the security mechanism until it reports ``done``. Message frames here
+    are a protocol error. Frames are capped at ``HANDSHAKE_FRAME_LIMIT`` octets: an
+    unauthenticated peer cannot make us hold more.
+``TRAFFIC``
+    Messages are decoded in batches; PING is answered with PONG; other commands are
+    reported to the driver.
+
+A protocol violation moves the connection to ``CLOSED`` and is reported as the last event
+(after any messages that arrived intact before it), never raised to the driver. Time is
+an argument: :meth:`get_timer` tells when :meth:`handle_timer` must be called.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+from ..error import GreetingError, ProtocolError, UnexpectedCommand, UnspecifiedProtocolError
+from ..security.base import Mechanism, error_from_peer
+from .commands import command_body, parse_ping, split_command
+from .events import (
+    CommandReceived,
+    ConnectionClosed,
+    Event,
+    HandshakeComplete,
+    MessagesReceived,
+)
+from .frames import Buffer, FrameDecoder, encode_messages, frame_header
+from .greeting import (
+    GREETING_SIZE,
+    VERSION_MINOR,
+    PeerGreeting,
+    build_greeting,
+    check_signature_prefix,
+    parse_greeting,
+)
+
+#: Largest frame accepted before the handshake is done (metadata of a 255-octet routing
+#: id and generous application properties fit easily).
+HANDSHAKE_FRAME_LIMIT = 64 * 1024
+
+
+class State(enum.Enum):
+    """What the connection expects next."""
+
+    EXPECT_GREETING = "expect-greeting"
+    EXPECT_HANDSHAKE = "expect-handshake"
+    TRAFFIC = "traffic"
+    CLOSED = "closed"
+
+
+class Connection:
+    """One ZMTP 3.x session over a reliable byte stream.
+
+    Args:
+        mechanism: the security mechanism, already configured for its role.
+        maxmsgsize: largest message frame accepted in traffic, -1 for no limit.
+        handshake_deadline: absolute time by which the handshake must be complete, or
+            None for no limit (``handshake_ivl`` of 0).
+    """
+
+    def __init__(self, mechanism: Mechanism, maxmsgsize: int = -1,
+                 handshake_deadline: float | None = None) -> None:
+        self.mechanism = mechanism
+        self.state = State.EXPECT_GREETING
+        self.maxmsgsize = maxmsgsize
+        self.peer_greeting: PeerGreeting | None = None
+        self.peer_metadata: dict[str, bytes] = {}
+        self._greeting_buf = b""
+        self._decoder = FrameDecoder(HANDSHAKE_FRAME_LIMIT)
+        self._out: list[Buffer] = [build_greeting(mechanism.name, mechanism.as_server)]
+        self._deadline = handshake_deadline
+
+    # -- output ----------------------------------------------------------------------
+
+    def data_to_send(self) -> list[Buffer]:
+        """Take the buffers queued for the peer, in order; the caller writes them all."""
+        out = self._out
+        self._out = []
+        return out
+
+    def send_messages(self, messages: Sequence[Sequence[Buffer]]) -> int:
+        """Queue messages for the peer; return the number of octets queued.
+
+        Only valid in ``TRAFFIC``: the driver holds messages until the handshake is done.
+        """
+        if self.state is not State.TRAFFIC:
+            raise RuntimeError("messages can only be sent after the handshake")
+        return encode_messages(messages, self._out)
+
+    def send_command(self, name: bytes, data: bytes = b"") -> None:
+        """Queue a traffic command such as SUBSCRIBE, CANCEL or PING."""
+        body = command_body(name, data)
+        self._out.append(frame_header(len(body), command=True))
+        self._out.append(body)
+
+    # -- timers ----------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must next be called, or None."""
+        if self.state in (State.EXPECT_GREETING, State.EXPECT_HANDSHAKE):
+            return self._deadline
+        return None
+
+    def handle_timer(self, now: float) -> list[Event]:
+        """Let time pass; a handshake not done by its deadline closes the connection."""
+        deadline = self.get_timer()
+        if deadline is not None and now >= deadline:
+            return self._fail(UnspecifiedProtocolError("handshake timed out"), [])
+        return []
+
+    # -- input -----------------------------------------------------------------------
+
+    def receive_data(self, data: Buffer) -> list[Event]:
+        """Consume bytes from the peer; return what happened, in order."""
+        if self.state is State.TRAFFIC and self.mechanism.done:
+            # Fast path: a chunk of traffic with no command in it yields one event.
+            try:
+                messages = self._decoder.feed(data)
+                if self._decoder.command is None:
+                    return [MessagesReceived(messages)] if messages else []
+            except ProtocolError as exc:
+                return self._fail(exc, [])
+            events: list[Event] = [MessagesReceived(messages)] if messages else []
+            return self._drain_commands(events)
+        if self.state is State.CLOSED:
+            return []
+        events = []
+        try:
+            if self.state is State.EXPECT_GREETING:
+                data = self._receive_greeting(bytes(data))
+                if self.state is State.EXPECT_GREETING:
+                    return events
+            messages = self._decoder.feed(data)
+            if messages:
+                raise UnexpectedCommand("message frame before the handshake completed")
+        except ProtocolError as exc:
+            return self._fail(exc, events)
+        return self._drain_commands(events)
+
+    def _receive_greeting(self, data: bytes) -> bytes:
+        buf = self._greeting_buf + data
+        check_signature_prefix(buf[:11])
+        if len(buf) < GREETING_SIZE:
+            self._greeting_buf = buf
+            return b""
+        self._greeting_buf = b""
+        self.peer_greeting = parse_greeting(buf[:GREETING_SIZE], self.mechanism.name)
+        if self.peer_greeting.as_server == self.mechanism.as_server and \
+                self.mechanism.name != b"NULL":
+            raise GreetingError("both peers claim the same security role")
+        self.state = State.EXPECT_HANDSHAKE
+        self._queue_commands(self.mechanism.start())
+        return buf[GREETING_SIZE:]
+
+    def _drain_commands(self, events: list[Event]) -> list[Event]:
+        """Handle the command that paused the decoder, then go on decoding, until done."""
+        decoder = self._decoder
+        try:
+            while decoder.command is not None:
+                body = decoder.command
+                decoder.command = None
+                name, data = split_command(body)
+                if self.state is State.TRAFFIC:
+                    self._traffic_command(name, data, events)
+                else:
+                    self._queue_commands(self.mechanism.receive_command(name, data))
+                    if self.mechanism.done:
+                        self._enter_traffic(events)
+                messages = decoder.feed(b"")
+                if messages:
+                    if self.state is not State.TRAFFIC:
+                        raise UnexpectedCommand("message frame before the handshake completed")
+                    events.append(MessagesReceived(messages))
+        except ProtocolError as exc:
+            return self._fail(exc, events)
+        return events
+
+    def _enter_traffic(self, events: list[Event]) -> None:
+        self.state = State.TRAFFIC
+        self.peer_metadata = self.mechanism.peer_metadata
+        self._decoder.maxmsgsize = self.maxmsgsize
+        assert self.peer_greeting is not None
+        minor = self.peer_greeting.minor if self.peer_greeting.major == 3 else VERSION_MINOR
+        events.append(HandshakeComplete(self.peer_metadata, minor))
+
+    def _traffic_command(self, name: bytes, data: bytes, events: list[Event]) -> None:
+        if name == b"PING":
+            _, context = parse_ping(data)
+            # RFC 37: a PING SHALL be answered with a PONG echoing the context.
+            self.send_command(b"PONG", context)
+            events.append(CommandReceived(name, data))
+        elif name == b"ERROR":
+            raise error_from_peer(data)
+        else:
+            events.append(CommandReceived(name, data))
+
+    def _queue_commands(self, bodies: list[bytes]) -> None:
+        for body in bodies:
+            self._out.append(frame_header(len(body), command=True))
+            self._out.append(body)
+
+    def _fail(self, exc: ProtocolError, events: list[Event]) -> list[Event]:
+        self.state = State.CLOSED
+        events.append(ConnectionClosed(exc))
+        return events
