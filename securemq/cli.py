@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 def demo() -> int:
     """Run a request-reply and a pipeline exchange over loopback and print what happens."""
-    import securemq as zmq
+    import securemq as zmq  # noqa: PLC0415 - keep `securemq --help` fast
 
     with zmq.Context() as ctx:
         server = ctx.socket(zmq.REP)
@@ -37,7 +37,7 @@ def demo() -> int:
         pull.bind("ipc://*")
         push.connect(pull.last_endpoint.decode())
         n = 10000
-        received = []
+        received: list[bytes] = []
         reader = threading.Thread(target=lambda: received.extend(pull.recv() for _ in range(n)))
         start = time.perf_counter()
         reader.start()

@@ -12,7 +12,7 @@ from . import constants as C
 from .error import ZMQError
 from .iothread.reactor import Reactor
 from .options import OPTIONS_BY_NAME
-from .pipe import Peer, Pipe
+from .pipe import ConflatePipe, Peer, Pipe, make_pipe
 from .socket import Socket
 from .zmtp.commands import SOCKET_TYPE_NAMES
 
@@ -260,7 +260,7 @@ class Context:
     def _inproc_connect(self, name: str, sock: Socket, connect_id: bytes) -> None:
         endpoint = f"inproc://{name}"
         o = sock._opts
-        ab, ba = Pipe(o.sndhwm), Pipe(o.rcvhwm)
+        ab, ba = Pipe(o.sndhwm), make_pipe(o.rcvhwm, bool(o.conflate))
         a = Peer(ab, ba, endpoint)
         b = Peer(ba, ab, endpoint)
         a.routing_id = connect_id
@@ -284,6 +284,14 @@ class Context:
         """Join a connecting socket's pipes to the socket bound at ``endpoint``."""
         a, b = link.a, link.b
         bo, co = binder._opts, link.a_sock._opts
+        if bo.conflate and not isinstance(a.out, ConflatePipe):
+            # The binder conflates what it receives: swap in a conflating pipe before
+            # anything else can see the old one (messages queued so far move over).
+            old = a.out
+            a.out = b.inp = ConflatePipe(0)
+            if old.q:
+                a.out.q.append(old.q[-1])
+            a.out.on_writable = old.on_writable
         a.out.hwm = _sum_hwm(co.sndhwm, bo.rcvhwm)
         a.inp.hwm = _sum_hwm(bo.sndhwm, co.rcvhwm)
         for p in (a.out, a.inp):

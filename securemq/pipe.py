@@ -31,6 +31,8 @@ def _noop() -> None:
 class Pipe:
     """A one-way message queue with a high-water mark.
 
+    ``conflate`` pipes (see :func:`make_pipe`) keep only the newest message.
+
     Args:
         hwm: the most messages the queue holds before the writer must wait; 0 for no
             limit.
@@ -129,8 +131,8 @@ class Peer:
     reverse.
     """
 
-    __slots__ = ("dead", "endpoint", "in_active", "inp", "metadata", "out", "out_active",
-                 "routing_id", "session", "state")
+    __slots__ = ("attached", "dead", "endpoint", "in_active", "inp", "metadata", "out",
+                 "out_active", "probe_sent", "routing_id", "session", "state")
 
     def __init__(self, out: Pipe, inp: Pipe, endpoint: str = "") -> None:
         self.out = out
@@ -140,9 +142,13 @@ class Peer:
         self.routing_id = b""
         #: Set by the I/O side when the connection is gone for good.
         self.dead = False
-        # Owned by the socket thread: membership of the pattern's active lists.
+        # Owned by the socket thread: attached to the pattern, and membership of its
+        # active lists (a refused peer's pipes may still wake us: ignore them).
+        self.attached = False
         self.in_active = False
         self.out_active = False
+        #: Whether the ROUTER probe (``probe_router``) has been queued to this peer.
+        self.probe_sent = False
         #: Pattern-private state (e.g. the REQ socket's expected request id).
         self.state: Any = None
         #: The I/O-side object that owns the connection, if any.
@@ -150,3 +156,30 @@ class Peer:
 
     def __repr__(self) -> str:
         return f"<Peer {self.endpoint} id={self.routing_id!r}{' dead' if self.dead else ''}>"
+
+
+class ConflatePipe(Pipe):
+    """A pipe that keeps only its newest message (``ZMQ_CONFLATE``)."""
+
+    __slots__ = ()
+
+    def full(self) -> bool:
+        """Never full: a new message replaces the old one."""
+        return False
+
+    def write(self, msg: Message) -> None:
+        """Replace whatever is queued with ``msg``."""
+        self.q.clear()
+        self.q.append(msg)
+        if self.reader_asleep:
+            self.wake_reader()
+
+    def write_many(self, msgs: list[Message]) -> None:
+        """Keep only the last of ``msgs``."""
+        if msgs:
+            self.write(msgs[-1])
+
+
+def make_pipe(hwm: int, conflate: bool = False) -> Pipe:
+    """A pipe with high-water mark ``hwm``, or a conflating one."""
+    return ConflatePipe(0) if conflate else Pipe(hwm)

@@ -37,6 +37,7 @@ class Poller:
     def register(self, socket: Any, flags: int = POLLIN | POLLOUT) -> None:
         """Watch ``socket`` (a securemq socket, an fd or an object with ``fileno()``)
         for ``flags``; zero flags unregisters it."""
+        flags = int(flags)
         if flags:
             if socket in self._map:
                 self.sockets[self._map[socket]] = (socket, flags)
@@ -96,7 +97,7 @@ class Poller:
             if isinstance(sock, Socket):
                 if sock.closed:
                     continue
-                ev = sock._events() & flags
+                ev = sock._events(flags)
                 if ev:
                     ready.append((sock, ev))
             else:

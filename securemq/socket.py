@@ -13,8 +13,10 @@ import json
 import os
 import pickle
 import random
+import select
 import socket as _socket
 import stat
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,7 @@ from . import constants as C
 from .constants import EFSM
 from .error import Again, ContextTerminated, ZMQBindError, ZMQError
 from .frame import Frame
-from .iothread.engine import IOConfig, Listener, Owner, Session
+from .iothread.engine import Engine, IOConfig, Listener, Owner, Session
 from .options import OPTIONS_BY_NAME, Options
 from .patterns.base import Pattern
 from .patterns.pair import Pair
@@ -42,9 +44,18 @@ _PATTERNS: dict[int, Callable[[Options], Pattern]] = {
 }
 _NOT_YET = {C.PUB, C.SUB, C.XPUB, C.XSUB, C.STREAM}
 
-_DONTWAIT = C.DONTWAIT
-_SNDMORE = C.SNDMORE
+# Plain ints: an IntFlag operation costs a microsecond, too much for every send.
+_DONTWAIT = int(C.DONTWAIT)
+_SNDMORE = int(C.SNDMORE)
+_POLLIN = int(C.POLLIN)
+_POLLOUT = int(C.POLLOUT)
 _AGAIN = Again()
+_SECURITY_OPTIONS = frozenset(int(o) for o in (
+    C.PLAIN_SERVER, C.PLAIN_USERNAME, C.PLAIN_PASSWORD, C.CURVE_SERVER, C.CURVE_PUBLICKEY,
+    C.CURVE_SECRETKEY, C.CURVE_SERVERKEY, C.ZAP_DOMAIN, C.ZAP_ENFORCE_DOMAIN,
+))
+#: A receiver reads its connections itself while waiting only if it has this few.
+_MAX_BORROW = 8
 
 
 def _as_frame(data: Any) -> bytes | memoryview:
@@ -82,7 +93,7 @@ class Socket:
         if factory is None:
             raise ZMQError(errno.EINVAL, f"invalid socket type: {socket_type!r}")
         object.__setattr__(self, "context", context)
-        object.__setattr__(self, "socket_type", socket_type)
+        object.__setattr__(self, "socket_type", C.SocketType(socket_type))
         self._opts = Options(socket_type)
         self._mailbox = Mailbox()
         self._pattern = factory(self._opts)
@@ -153,6 +164,10 @@ class Socket:
         if option == getattr(C, "HWM", -1):
             self.set_hwm(value)
             return
+        if option in _SECURITY_OPTIONS:
+            # Like a libzmq built without them: refuse rather than let a socket that
+            # asked for PLAIN or CURVE silently talk NULL.
+            raise ZMQError(errno.EINVAL, "PLAIN, CURVE and ZAP are not available yet")
         self._opts.set(option, value)
 
     def getsockopt(self, option: int) -> Any:
@@ -236,9 +251,11 @@ class Socket:
         for cmd in self._mailbox.drain():
             kind = cmd[0]
             if kind == "read":
-                pattern.read_activated(cmd[1])
+                if cmd[1].attached:
+                    pattern.read_activated(cmd[1])
             elif kind == "write":
-                pattern.write_activated(cmd[1])
+                if cmd[1].attached:
+                    pattern.write_activated(cmd[1])
             elif kind == "attach":
                 self._attach(cmd[1])
             elif kind == "ready":
@@ -253,7 +270,13 @@ class Socket:
 
     def _attach(self, peer: Peer) -> None:
         mailbox = self._mailbox
-        if not self._pattern.attach(peer):
+        if self._pattern.attach(peer):
+            peer.attached = True
+            if self._opts.probe_router and not peer.probe_sent:
+                # ZMQ_PROBE_ROUTER: an empty message goes first to every new peer.
+                peer.probe_sent = True
+                peer.out.write([b""])
+        else:
             peer.dead = True
             peer.out.close()
             session = peer.session
@@ -267,10 +290,74 @@ class Socket:
         # Messages that arrived before we attached are read at the next recv; from now
         # on a pipe waking up reaches us through the mailbox.
         post = mailbox.post
-        peer.inp.on_readable = lambda: post(("read", peer))
+        # The inbound pipe's writer is usually the I/O thread: let it wake us when it is
+        # about to sleep rather than in the middle of its work (see Reactor.defer). A
+        # borrowed read (see _wait_reading) runs in our own thread and posts at once.
+        reactor = peer.session.reactor
+        defer = reactor.defer
+        io_ident = reactor.ident
+
+        q_append = mailbox.q.append
+
+        def on_readable() -> None:
+            if threading.get_ident() == io_ident:
+                defer(post, ("read", peer))
+            else:
+                q_append(("read", peer))  # our own thread: nobody to wake
+
+        peer.inp.on_readable = on_readable
         peer.out.on_writable = lambda: post(("write", peer))
         if peer.inp.q:
             self._pattern.read_activated(peer)
+
+    def _wait_reading(self, deadline: float | None) -> None:
+        """Wait for input, reading our tcp/ipc connections in this thread meanwhile.
+
+        Rather than sleep until the I/O thread has read a message and woken us (a
+        thread hand-off that costs CPython tens of microseconds), a receiver with few
+        connections borrows them (see ``Engine.borrow``) and polls them together with
+        its mailbox. Falls back to :meth:`_wait` when that is not possible.
+        """
+        engines: list[Engine] = []
+        for peer in self._pattern.peers:
+            session = peer.session
+            if isinstance(session, Session):
+                engine = session.engine
+                if engine is not None and engine.reactor.can_borrow:
+                    engines.append(engine)
+        if not engines or len(engines) > _MAX_BORROW or self._mailbox.q:
+            self._wait(deadline)
+            return
+        mailbox = self._mailbox
+        poller = select.poll()
+        poller.register(mailbox.fileno(), select.POLLIN)
+        by_fd: dict[int, Engine] = {}
+        try:
+            for engine in engines:
+                if engine.borrow():
+                    by_fd[engine.fd] = engine
+                    poller.register(engine.fd, select.POLLIN)
+            if not by_fd:
+                self._wait(deadline)
+                return
+            self._owner.direct = True
+            if not mailbox.q:
+                if deadline is None:
+                    ms = -1
+                else:
+                    ms = int((deadline - time.monotonic()) * 1000 + 0.999)
+                    if ms <= 0:
+                        raise _AGAIN
+                for fd, _ in poller.poll(ms):
+                    engine = by_fd.get(fd)
+                    if engine is not None:
+                        engine.read_borrowed()
+        finally:
+            for engine in by_fd.values():
+                engine.give_back()
+        self._process()
+        if self._ctx_term:
+            raise ContextTerminated()
 
     def _wait(self, deadline: float | None) -> None:
         """Block until the mailbox is signalled or ``deadline`` passes, then process it.
@@ -285,7 +372,8 @@ class Socket:
         timeout = None if deadline is None else deadline - time.monotonic()
         if timeout is not None and timeout <= 0:
             raise _AGAIN
-        self._mailbox.signaler.wait(timeout)
+        self._owner.direct = True  # we waited: the next send is latency-bound
+        self._mailbox.wait(timeout)
         self._process()
         if self._ctx_term:
             raise ContextTerminated()
@@ -294,22 +382,24 @@ class Socket:
     def _deadline(timeout_ms: int) -> float | None:
         return None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
 
-    def _events(self) -> int:
+    def _events(self, mask: int = _POLLIN | _POLLOUT) -> int:
+        """The ``EVENTS`` bits among ``mask`` (only those asked for are computed)."""
         if self._mailbox.q:
             self._process()
         ev = 0
-        if self._rx is not None or self._pattern.can_recv():
-            ev |= C.POLLIN
-        if self._pattern.can_send():
-            ev |= C.POLLOUT
+        if mask & _POLLIN and (self._rx is not None or self._pattern.can_recv()):
+            ev |= _POLLIN
+        if mask & _POLLOUT and self._pattern.can_send():
+            ev |= _POLLOUT
         return ev
 
-    def poll(self, timeout: int | None = None, flags: int = C.POLLIN) -> int:
+    def poll(self, timeout: int | None = None, flags: int = _POLLIN) -> int:
         """Wait up to ``timeout`` ms (None: forever) for ``flags`` events; return them."""
         self._check_usable()
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout / 1000
+        flags = int(flags)
         while True:
-            ev = self._events() & flags
+            ev = self._events(flags)
             if ev:
                 return ev
             try:
@@ -331,8 +421,12 @@ class Socket:
         if self._closed or self._ctx_term:
             self._check_usable()
         frame = data if type(data) is bytes else _as_frame(data)
+        if flags:
+            flags = int(flags)
         if flags & _SNDMORE:
             if not self._tx:
+                if self._mailbox.q:
+                    self._process()
                 self._check_first(frame, flags)
             self._tx.append(frame)
             return _TRACKER if track else None
@@ -392,6 +486,8 @@ class Socket:
             frames = self._tx + frames
             self._tx = []
         elif len(frames) > 1:
+            if self._mailbox.q:
+                self._process()
             self._check_first(frames[0], flags)
         self._send_msg(frames, flags & ~_SNDMORE)
         return _TRACKER if track else None
@@ -427,6 +523,9 @@ class Socket:
         if self._mailbox.q:
             self._process()
         pattern = self._pattern
+        # Having received, the next send is likely a reply that someone waits for:
+        # let it be written from this thread (see Engine._kick).
+        self._owner.direct = True
         try:
             return pattern.recv()
         except Again:
@@ -435,7 +534,7 @@ class Socket:
                 raise
         deadline = self._deadline(timeo)
         while True:
-            self._wait(deadline)
+            self._wait_reading(deadline)
             try:
                 return pattern.recv()
             except Again:
@@ -519,10 +618,13 @@ class Socket:
             reconnect_ivl_max=o.reconnect_ivl_max, immediate=bool(o.immediate),
             conflate=bool(o.conflate), linger=o.linger, sndbuf=o.sndbuf, rcvbuf=o.rcvbuf,
             tcp_keepalive=o.tcp_keepalive, ipv6=bool(o.ipv6), backlog=o.backlog,
+            probe_router=bool(o.probe_router), metadata=dict(o.metadata),
         )
 
-    def bind(self, addr: str) -> None:
+    def bind(self, addr: str) -> _EndpointContext:
         """Accept connections on ``addr`` (``tcp://``, ``ipc://`` or ``inproc://``).
+
+        The result may be used as a context manager that unbinds on exit.
 
         Raises:
             ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport),
@@ -534,7 +636,7 @@ class Socket:
             self.context._inproc_bind(e.address, self)
             self._inproc_binds.append(e.address)
             self._last_endpoint = addr.encode()
-            return
+            return _EndpointContext(self, addr, bind=True)
         if e.transport == "tls+tcp":
             raise ZMQError(errno.EPROTONOSUPPORT, "tls+tcp is not available yet")
         cfg = self._io_config()
@@ -553,6 +655,7 @@ class Socket:
         self._last_endpoint = resolved.encode()
         reactor.call_soon_threadsafe(listener.start)
         self._emit(C.EVENT_LISTENING, sock.fileno(), resolved)
+        return _EndpointContext(self, resolved, bind=True)
 
     def bind_to_random_port(self, addr: str, min_port: int = 49152, max_port: int = 65536,
                             max_tries: int = 100) -> int:
@@ -575,8 +678,10 @@ class Socket:
             return port
         raise ZMQBindError("Could not bind socket to random port.")
 
-    def connect(self, addr: str) -> None:
+    def connect(self, addr: str) -> _EndpointContext:
         """Connect to ``addr`` in the background, reconnecting as needed.
+
+        The result may be used as a context manager that disconnects on exit.
 
         Raises:
             ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport), ETERM,
@@ -588,7 +693,7 @@ class Socket:
         if e.transport == "inproc":
             self.context._inproc_connect(e.address, self, connect_id)
             self._last_endpoint = addr.encode()
-            return
+            return _EndpointContext(self, addr, bind=False)
         if e.transport == "tls+tcp":
             raise ZMQError(errno.EPROTONOSUPPORT, "tls+tcp is not available yet")
         cfg = self._io_config()
@@ -610,6 +715,7 @@ class Socket:
         self._sessions.setdefault(addr, []).append(session)
         self._last_endpoint = addr.encode()
         reactor.call_soon_threadsafe(session.start_connecting)
+        return _EndpointContext(self, addr, bind=False)
 
     def unbind(self, addr: str) -> None:
         """Stop accepting on an endpoint given to :meth:`bind` (or its resolved form).
@@ -724,6 +830,29 @@ class Socket:
     def _stop_monitor(self) -> None:
         self._monitor = None
         self._monitor_events = 0
+
+
+class _EndpointContext:
+    """What ``bind``/``connect`` return: ``with sock.bind(url):`` unbinds on exit."""
+
+    __slots__ = ("addr", "bind", "socket")
+
+    def __init__(self, socket: Socket, addr: str, bind: bool) -> None:
+        self.socket, self.addr, self.bind = socket, addr, bind
+
+    def __enter__(self) -> Socket:
+        return self.socket
+
+    def __exit__(self, *exc: object) -> None:
+        if self.socket.closed:
+            return
+        try:
+            if self.bind:
+                self.socket.unbind(self.addr)
+            else:
+                self.socket.disconnect(self.addr)
+        except ZMQError:
+            pass  # already gone
 
 
 class _Tracker:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import threading
 from collections import deque
 from typing import Any
 
@@ -69,31 +70,63 @@ class Signaler:
 
 
 class Mailbox:
-    """A multi-producer, single-consumer command queue with a wake-up descriptor.
+    """A multi-producer, single-consumer command queue with two ways to wait on it.
 
-    Producers append then signal only if the consumer has not been signalled since its
-    last :meth:`drain`; the consumer clears the flag before reading the queue, so a
-    command appended concurrently is either drained now or signalled anew.
+    A consumer thread that blocks in a call (``recv``, ``send``) waits on a lock that
+    producers release: a futex hand-off, several times cheaper than polling a
+    descriptor. The descriptor (the socket's ``FD``) is written only once somebody has
+    asked for it (a poller, asyncio), and then only when the consumer has not been
+    signalled since its last :meth:`drain`; the consumer clears that flag before reading
+    the queue, so a command appended concurrently is either drained now or signalled
+    anew.
     """
 
-    __slots__ = ("_signaled", "q", "signaler")
+    __slots__ = ("_fd_wanted", "_lock", "_signaled", "q", "signaler", "waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, fd_wanted: bool = False) -> None:
         self.q: deque[Any] = deque()
         self.signaler = Signaler()
         self._signaled = False
+        self._fd_wanted = fd_wanted
+        self._lock = threading.Lock()
+        #: The lock a blocked consumer sleeps on, or None when nobody is blocked.
+        self.waiter: threading.Lock | None = None
 
     def post(self, item: Any) -> None:
         """Queue ``item`` and wake the consumer if it may be waiting."""
         self.q.append(item)
-        if not self._signaled:
+        if self._fd_wanted and not self._signaled:
             self._signaled = True
             self.signaler.send()
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            try:
+                w.release()
+            except RuntimeError:
+                pass  # the consumer stopped waiting and took the lock back meanwhile
+
+    def wait(self, timeout: float | None) -> None:
+        """Block until something is posted or ``timeout`` seconds pass (consumer only).
+
+        Returns early, possibly spuriously; the caller re-checks its condition.
+        """
+        lock = self._lock
+        lock.acquire(blocking=False)  # make sure it is held, whatever happened before
+        self.waiter = lock
+        if self.q:
+            self.waiter = None
+            return
+        lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
+        self.waiter = None
 
     def drain(self) -> list[Any]:
         """Take every queued item (consumer thread only)."""
-        self._signaled = False
-        self.signaler.clear()
+        if self._fd_wanted:
+            # Always read: a producer may have written after setting the flag we saw
+            # cleared, and a descriptor left readable would make pollers spin.
+            self._signaled = False
+            self.signaler.clear()
         q = self.q
         items = []
         while q:
@@ -101,9 +134,24 @@ class Mailbox:
         return items
 
     def fileno(self) -> int:
-        """The descriptor that becomes readable when items may be waiting."""
+        """The descriptor that becomes readable when items may be waiting.
+
+        Asking for it switches descriptor signalling on for good.
+        """
+        if not self._fd_wanted:
+            self._fd_wanted = True
+            if self.q:
+                self._signaled = True
+                self.signaler.send()
         return self.signaler.fileno()
 
     def close(self) -> None:
-        """Release the wake-up descriptor."""
+        """Release the wake-up descriptor and any blocked consumer."""
         self.signaler.close()
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            try:
+                w.release()
+            except RuntimeError:
+                pass

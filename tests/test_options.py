@@ -162,8 +162,8 @@ def test_slots_and_annotations_follow_the_table() -> None:
 
 
 def test_supported_core_options() -> None:
-    for name in ("sndhwm", "rcvhwm", "linger", "routing_id", "subscribe", "maxmsgsize",
-                 "heartbeat_ivl", "curve_serverkey", "zap_domain", "router_mandatory"):
+    for name in ("sndhwm", "rcvhwm", "linger", "routing_id", "maxmsgsize", "metadata",
+                 "router_mandatory", "handshake_ivl", "immediate", "conflate"):
         assert OPTIONS_BY_NAME[name].supported, name
     for name in ("rate", "multicast_hops", "tos", "affinity"):
         assert not OPTIONS_BY_NAME[name].supported, name

@@ -18,8 +18,8 @@ from __future__ import annotations
 import errno
 import logging
 import random
-import selectors
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -28,12 +28,19 @@ from typing import TYPE_CHECKING, Any
 
 from ..constants import Event
 from ..error import ProtocolError
-from ..pipe import Peer, Pipe
+from ..pipe import Peer, Pipe, make_pipe
 from ..security.base import HandshakeConfig
 from ..security.null import NullMechanism
 from ..zmtp.connection import Connection
-from ..zmtp.events import CommandReceived, ConnectionClosed, HandshakeComplete, MessagesReceived
+from ..zmtp.events import (
+    CommandReceived,
+    ConnectionClosed,
+    HandshakeComplete,
+    MessagesReceived,
+)
+from ..zmtp.events import Event as ZmtpEvent
 from ..zmtp.frames import LARGE_FRAME, Buffer
+from .reactor import READ, WRITE
 
 if TYPE_CHECKING:
     from .reactor import Reactor, Timer
@@ -43,8 +50,8 @@ log = logging.getLogger("securemq.engine")
 RECV_SIZE = 256 * 1024
 BATCH = 4096
 JOIN_LIMIT = 256 * 1024
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
+_READ = READ
+_WRITE = WRITE
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,7 @@ class IOConfig:
     tcp_keepalive: int = -1
     ipv6: bool = False
     backlog: int = 100
+    probe_router: bool = False
 
 
 class Owner:
@@ -85,10 +93,22 @@ class Owner:
         self.post = post
         self.emit = emit
         self.count = count
+        #: Set by the socket when it has been waiting: its next send may be written
+        #: directly from its thread (see :class:`Engine`).
+        self.direct = True
 
 
 class Engine:
-    """Drives one ZMTP connection over one stream socket (I/O thread only)."""
+    """Drives one ZMTP connection over one stream socket.
+
+    Reading, handshaking and timers run in the I/O thread only. Writing is guarded by
+    ``wlock`` and may also run in the application thread: when a socket that has just
+    been waiting (a REQ after its reply, a server after a poll) sends to an idle engine,
+    it writes to the stream itself instead of waking the I/O thread, which on CPython
+    saves a thread hand-off (tens of microseconds) per message of a request-reply
+    exchange. A socket sending in a tight loop never takes that path, so its messages
+    are batched by the I/O thread. Whoever holds ``wlock`` is the out pipe's reader.
+    """
 
     def __init__(self, session: Session, sock: socket.socket, endpoint: str) -> None:
         self.session = session
@@ -106,21 +126,28 @@ class Engine:
         self.inp: Pipe | None = None
         self.closed = False
         self.handshaked = False
+        self.wlock = threading.Lock()
+        # Re-entrant: the I/O thread may close the stream from inside its own read.
+        self.rlock = threading.RLock()
+        self._elock = threading.Lock()
+        self.borrowed = False
+        self.fd = -1
+        self._hwm_hit = False
         self._wbuf: deque[Buffer] = deque()
         self._events = _READ
         self._read_paused = False
         self._timer: Timer | None = None
-        self._pulling = False
-        self._closing_gracefully = False
+        # Set by a direct write that could not finish: the I/O thread must take over.
+        self._need_io = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Register with the selector and send our greeting."""
+        """Register with the reactor and send our greeting."""
         self.sock.setblocking(False)
-        self.reactor.selector.register(self.sock, _READ, self._on_io)
-        self._queue(self.conn.data_to_send())
-        self._send()
+        self.fd = self.sock.fileno()
+        self.reactor.register(self.fd, _READ, self._on_io)
+        self._flush_conn()
         deadline = self.conn.get_timer()
         if deadline is not None:
             self._timer = self.reactor.call_later(deadline - time.monotonic(),
@@ -134,19 +161,21 @@ class Engine:
 
     def close(self, error: ProtocolError | None = None, reason: str = "",
               timeout: bool = False) -> None:
-        """Drop the connection and tell the session why."""
+        """Drop the connection and tell the session why (I/O thread)."""
         if self.closed:
             return
-        self.closed = True
+        # Never close the stream under a direct write or read in another thread: its
+        # descriptor could be reused by a new connection in the middle of the call.
+        with self.wlock, self.rlock, self._elock:
+            self.closed = True
+            self.reactor.unregister(self.fd)
+            self.sock.close()
         if self._timer is not None:
             self._timer.cancel()
-        try:
-            self.reactor.selector.unregister(self.sock)
-        except (KeyError, ValueError):
-            pass
-        self.sock.close()
         if error is not None:
             log.info("closing %s: %s", self.endpoint, error)
+        elif reason:
+            log.debug("closing %s: %s", self.endpoint, reason)
         if self.out is not None:
             self.out.on_readable = _noop
         if self.inp is not None:
@@ -158,132 +187,219 @@ class Engine:
     def _on_io(self, mask: int) -> None:
         if mask & _READ:
             self._on_readable()
-        if mask & _WRITE and not self.closed and self._send() and self.out is not None:
-            self._pull()
+        if mask & _WRITE and not self.closed:
+            self._on_out_readable()
 
     def _set_events(self, events: int) -> None:
-        if events != self._events and not self.closed:
+        if events != self._events:
             self._events = events
-            if events:
-                self.reactor.selector.modify(self.sock, events, self._on_io)
-            else:
-                self.reactor.selector.modify(self.sock, _READ, self._on_io)
-                self._events = _READ
+            self._apply_events()
+
+    def _apply_events(self) -> None:
+        """Tell the reactor what we wait for, minus reads while a borrower reads."""
+        with self._elock:
+            if not self.closed:
+                mask = self._events & ~_READ if self.borrowed else self._events
+                self.reactor.modify(self.fd, mask)
 
     def _on_readable(self) -> None:
+        """I/O thread: read once, deliver messages, act on everything else."""
+        if not self.rlock.acquire(blocking=False):
+            return  # the application thread is reading this stream right now
         try:
-            data = self.sock.recv(RECV_SIZE)
+            if self.closed:
+                return
+            rest, gone = self._read_locked()
+        finally:
+            self.rlock.release()
+        self._after_read(rest, gone)
+
+    def _read_locked(self) -> tuple[list[ZmtpEvent], str | None]:
+        """Read and decode once; deliver the messages (``rlock`` held, any thread).
+
+        Messages are handed to the pipe under the lock so that two readers in turn can
+        never reorder them. Returns the other events and, if the stream ended, why.
+        """
+        conn = self.conn
+        view = conn.receive_buffer()
+        try:
+            if view is not None:
+                n = self.sock.recv_into(view)
+            else:
+                data = self.sock.recv(RECV_SIZE)
+                n = len(data)
         except (BlockingIOError, InterruptedError):
-            return
+            return [], None
         except OSError as exc:
-            self.close(reason=str(exc))
-            return
-        if not data:
-            self.close(reason="peer closed the connection")
-            return
-        events = self.conn.receive_data(data)
+            return [], str(exc) or "connection error"
+        if not n:
+            return [], "peer closed the connection"
+        events = conn.received_into(n) if view is not None else conn.receive_data(data)
+        if len(events) == 1 and type(events[0]) is MessagesReceived:
+            self._deliver(events[0].messages)
+            return [], None
+        rest: list[ZmtpEvent] = []
         for ev in events:
             if type(ev) is MessagesReceived:
-                inp = self.inp
-                assert inp is not None
-                if self.session.config.conflate:
-                    inp.q.clear()
-                    inp.write(ev.messages[-1])
-                else:
-                    inp.write_many(ev.messages)
-                    if inp.hwm and len(inp.q) >= inp.hwm and inp.wait_writable():
-                        self._pause_reading()
+                self._deliver(ev.messages)
             elif type(ev) is HandshakeComplete:
-                self._handshake_complete(ev)
-            elif type(ev) is CommandReceived:
+                # Inline, because messages may follow in the same chunk and need the
+                # pipes it attaches. Only the I/O thread reads before the handshake.
+                if not self._handshake_complete(ev):
+                    return rest, "refused by the socket"
+            else:
+                rest.append(ev)
+        return rest, None
+
+    def _deliver(self, messages: list[list[bytes]]) -> None:
+        inp = self.inp
+        assert inp is not None
+        inp.write_many(messages)
+        if inp.hwm and len(inp.q) >= inp.hwm and inp.wait_writable():
+            self._hwm_hit = True
+
+    def _after_read(self, rest: list[ZmtpEvent], gone: str | None) -> None:
+        """I/O thread: act on what a read produced besides messages."""
+        if self._hwm_hit:
+            self._hwm_hit = False
+            self._pause_reading()
+        for ev in rest:
+            if type(ev) is CommandReceived:
                 self.session.command_received(ev.name, ev.data)
             elif type(ev) is ConnectionClosed:
                 self._flush_conn()
                 self.close(ev.error)
                 return
-        if self.conn._out:
+        if gone is not None:
+            self.close(reason=gone)
+            return
+        if self.conn.has_output():
             self._flush_conn()
+
+    # -- reads by a waiting application thread ------------------------------------------
+
+    def borrow(self) -> bool:
+        """Application thread about to wait for input: stop the I/O thread's reads.
+
+        While borrowed, the borrower polls the descriptor itself and calls
+        :meth:`read_borrowed`; this saves the thread hand-off that otherwise sits
+        between a message's arrival and a blocked ``recv`` (tens of microseconds).
+        """
+        if self.closed or not self.handshaked or self._read_paused or self.borrowed:
+            return False
+        self.borrowed = True
+        self._apply_events()
+        return True
+
+    def give_back(self) -> None:
+        """End a borrow: the I/O thread reads again (level-triggered: nothing is lost)."""
+        self.borrowed = False
+        self._apply_events()
+
+    def read_borrowed(self) -> None:
+        """Read once from the borrower's thread; hand anything but messages over."""
+        with self.rlock:
+            if self.closed:
+                return
+            rest, gone = self._read_locked()
+        if rest or gone is not None or self._hwm_hit:
+            self.reactor.call_soon_threadsafe(self._after_read, rest, gone)
 
     def _pause_reading(self) -> None:
         self._read_paused = True
-        ev = self._events & ~_READ
-        self._events = ev
-        if ev:
-            self.reactor.selector.modify(self.sock, ev, self._on_io)
-        else:
-            self.reactor.selector.unregister(self.sock)
+        self._set_events(self._events & ~_READ)
 
     def _on_inp_writable(self) -> None:
         """The socket drained our inbound pipe to its low-water mark: read again."""
         if self.closed or not self._read_paused:
             return
         self._read_paused = False
-        if self._events:
-            self._events |= _READ
-            self.reactor.selector.modify(self.sock, self._events, self._on_io)
-        else:
-            self._events = _READ
-            self.reactor.selector.register(self.sock, _READ, self._on_io)
+        self._set_events(self._events | _READ)
         self._on_readable()
 
-    def _handshake_complete(self, ev: HandshakeComplete) -> None:
+    def _handshake_complete(self, ev: HandshakeComplete) -> bool:
+        """Attach to the peer's pipes; False if the socket refuses the peer."""
         self.handshaked = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         peer = self.session.engine_ready(self, ev.metadata)
         if peer is None:
-            self.close(reason="refused by the socket")
-            return
+            return False
         self.out, self.inp = peer.out, peer.inp
         reactor = self.reactor
-        pull = self._on_out_readable
         resume = self._on_inp_writable
-        peer.out.on_readable = lambda: reactor.call_soon_threadsafe(pull)
+        peer.out.on_readable = self._kick
         peer.inp.on_writable = lambda: reactor.call_soon_threadsafe(resume)
-        self._pull()
+        self._on_out_readable()
+        return True
 
     # -- writing -----------------------------------------------------------------------
 
+    def _kick(self) -> None:
+        """The out pipe woke up (called in the writer's thread): write now or delegate."""
+        owner = self.session.owner
+        if owner.direct and not self._wbuf and self.wlock.acquire(blocking=False):
+            owner.direct = False
+            try:
+                if not self.closed:
+                    self._pull(io=False)
+            finally:
+                self.wlock.release()
+            if not self._need_io:
+                return
+        self.reactor.call_soon_threadsafe(self._on_out_readable)
+
     def _on_out_readable(self) -> None:
-        if not self.closed:
-            self._pull()
-
-    def _pull(self) -> None:
-        """Move messages from the outbound pipe to the socket until either runs dry."""
-        out = self.out
-        if out is None or self._pulling:
+        """I/O thread: write what is queued, then pull from the pipe until it runs dry."""
+        if self.closed:
             return
-        self._pulling = True
-        try:
-            q = out.q
-            popleft = q.popleft
-            while not self.closed:
-                if self._wbuf and not self._send():
-                    return  # kernel buffer full: wait for EVENT_WRITE
-                if not q:
-                    if out.closed:
-                        self._finish()
-                        return
-                    if out.sleep():
-                        return
-                    continue
-                n = min(len(q), BATCH)
-                batch = [popleft() for _ in range(n)]
-                if out.writer_waiting:
-                    out.read_done()
-                self.conn.send_messages(batch)
-                self._queue(self.conn.data_to_send())
-        finally:
-            self._pulling = False
+        with self.wlock:
+            self._need_io = False
+            if self.out is None:
+                self._send(io=True)
+            else:
+                self._pull(io=True)
+        if self._finished:
+            self.close(reason="socket closed")
 
-    def _finish(self) -> None:
-        """The socket closed its side and everything was written: end the connection."""
-        self.close(reason="socket closed")
+    _finished = False
+
+    def _pull(self, io: bool) -> None:
+        """Move messages from the outbound pipe to the stream until either runs dry.
+
+        Called with ``wlock`` held. With ``io`` False (the application's thread) it
+        never touches the selector: a stream that cannot take everything is handed to
+        the I/O thread through ``_need_io``.
+        """
+        out = self.out
+        assert out is not None
+        q = out.q
+        popleft = q.popleft
+        conn = self.conn
+        while not self.closed:
+            if self._wbuf and not self._send(io):
+                return  # kernel buffer full: EVENT_WRITE (or the I/O thread) resumes
+            if not q:
+                if out.closed:
+                    self._finished = True
+                    if not io:
+                        self._need_io = True
+                    return
+                if out.sleep():
+                    return
+                continue
+            n = min(len(q), BATCH)
+            batch = [popleft() for _ in range(n)]
+            if out.writer_waiting:
+                out.read_done()
+            conn.send_messages(batch)
+            self._queue(conn.data_to_send())
 
     def _flush_conn(self) -> None:
-        self._queue(self.conn.data_to_send())
-        self._send()
+        with self.wlock:
+            self._queue(self.conn.data_to_send())
+            self._send(io=True)
 
     def _queue(self, bufs: list[Buffer]) -> None:
         """Join small buffers into large writes; keep large frames as they are."""
@@ -308,7 +424,7 @@ class Engine:
         if parts:
             wbuf.append(b"".join(parts) if len(parts) > 1 else parts[0])
 
-    def _send(self) -> bool:
+    def _send(self, io: bool) -> bool:
         """Write queued buffers; True when all are written, False if the kernel is full."""
         wbuf = self._wbuf
         send = self.sock.send
@@ -318,17 +434,23 @@ class Engine:
                 n = send(buf)
             except (BlockingIOError, InterruptedError):
                 n = 0
-            except OSError as exc:
-                self.close(reason=str(exc))
+            except OSError:
+                # Let the reader side notice the broken stream and close it in the I/O
+                # thread; just stop writing.
+                wbuf.clear()
+                if not io:
+                    self._need_io = True
                 return False
             if n == len(buf):
                 wbuf.popleft()
                 continue
             wbuf[0] = memoryview(buf)[n:]
-            if not self._events & _WRITE:
+            if not io:
+                self._need_io = True
+            elif not self._events & _WRITE:
                 self._set_events(self._events | _WRITE)
             return False
-        if self._events & _WRITE:
+        if io and self._events & _WRITE:
             self._set_events(self._events & ~_WRITE)
         return True
 
@@ -359,6 +481,9 @@ class Session:
         self.engine: Engine | None = None
         self.peer: Peer | None = None
         self.closing = False
+        #: Closed by the socket but still connecting to deliver what is queued (linger).
+        self.lingering = False
+        self._linger_timer: Timer | None = None
         self.finished = False
         self._reconnect_delay = config.reconnect_ivl
         self._timer: Timer | None = None
@@ -375,7 +500,8 @@ class Session:
 
     def make_peer(self) -> Peer:
         """Create the peer's pipes, sized by the socket's HWMs."""
-        peer = Peer(Pipe(self.config.sndhwm), Pipe(self.config.rcvhwm), self.endpoint)
+        peer = Peer(make_pipe(self.config.sndhwm, self.config.conflate),
+                    make_pipe(self.config.rcvhwm, self.config.conflate), self.endpoint)
         peer.session = self
         peer.routing_id = self.preset_id
         return peer
@@ -385,7 +511,7 @@ class Session:
     def start_connecting(self) -> None:
         """Begin a non-blocking connect (I/O thread)."""
         assert self._connect is not None
-        if self.closing:
+        if self.closing and not self.lingering:
             return
         try:
             sock = self._connect()
@@ -394,13 +520,13 @@ class Session:
             self._schedule_reconnect()
             return
         self._pending = sock
-        self.reactor.selector.register(sock, _WRITE, self._on_connect_ready)
+        self.reactor.register(sock.fileno(), _WRITE, self._on_connect_ready)
 
     def _on_connect_ready(self, mask: int) -> None:
         sock = self._pending
         assert sock is not None
         self._pending = None
-        self.reactor.selector.unregister(sock)
+        self.reactor.unregister(sock.fileno())
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             sock.close()
@@ -413,7 +539,7 @@ class Session:
 
     def _schedule_reconnect(self) -> None:
         ivl = self._reconnect_delay
-        if ivl < 0 or self.closing:
+        if ivl < 0 or (self.closing and not self.lingering):
             self._finish()
             return
         cap = self.config.reconnect_ivl_max
@@ -439,12 +565,17 @@ class Session:
     def engine_ready(self, engine: Engine, metadata: dict[str, bytes]) -> Peer | None:
         """The handshake is done: hand the peer to the socket (first time) and go."""
         self.owner.emit(Event.HANDSHAKE_SUCCEEDED, 0, self.endpoint)
-        if self.closing:
+        if self.closing and not self.lingering:
             return None
         peer = self.peer
         if peer is None:
             peer = self.peer = self.make_peer()
             peer.metadata = metadata
+            if self.config.probe_router:
+                # Queue the probe here, so that it leaves at once rather than when the
+                # application next calls into its socket.
+                peer.probe_sent = True
+                peer.out.q.append([b""])
             self.owner.post(("attach", peer))
         else:
             peer.metadata = metadata
@@ -464,7 +595,7 @@ class Session:
             self.owner.emit(error.event, error.code, self.endpoint)
         elif engine.handshaked:
             self.owner.emit(Event.DISCONNECTED, 0, self.endpoint)
-        if self.closing or not self.active:
+        if not self.active or (self.closing and (not self.lingering or engine.handshaked)):
             self._finish()
             return
         if error is not None and not timeout:
@@ -480,14 +611,21 @@ class Session:
         if self.closing:
             return
         self.closing = True
+        engine = self.engine
+        if self.active and linger != 0 and self.peer is not None and self.peer.out.q and \
+                (engine is None or not engine.handshaked):
+            # libzmq: messages queued to a peer not connected yet are still delivered
+            # if it comes up within LINGER; keep (re)connecting until then.
+            self.lingering = True
+            if linger > 0:
+                self._linger_timer = self.reactor.call_later(linger / 1000,
+                                                             self._linger_expired)
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self._pending is not None:
-            try:
-                self.reactor.selector.unregister(self._pending)
-            except (KeyError, ValueError):
-                pass
+            self.reactor.unregister(self._pending.fileno())
             self._pending.close()
             self._pending = None
         engine = self.engine
@@ -500,20 +638,33 @@ class Session:
         # The socket has closed the out pipe; the engine ends once it has written it all.
         if linger > 0:
             self._timer = self.reactor.call_later(linger / 1000, self._linger_expired)
-        engine._pull()
+        engine._on_out_readable()
 
     def _linger_expired(self) -> None:
         self._timer = None
+        self._linger_timer = None
+        self.lingering = False
+        if self._pending is not None:
+            self.reactor.unregister(self._pending.fileno())
+            self._pending.close()
+            self._pending = None
         if self.engine is not None:
             self.engine.close(reason="linger expired")
+        else:
+            self._finish()
 
     def _finish(self) -> None:
         if self.finished:
             return
         self.finished = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for t in (self._timer, self._linger_timer):
+            if t is not None:
+                t.cancel()
+        self._timer = self._linger_timer = None
+        if self._pending is not None:
+            self.reactor.unregister(self._pending.fileno())
+            self._pending.close()
+            self._pending = None
         peer = self.peer
         if peer is not None:
             peer.dead = True
@@ -551,7 +702,7 @@ class Listener:
     def start(self) -> None:
         """Start accepting (I/O thread)."""
         self.sock.setblocking(False)
-        self.reactor.selector.register(self.sock, _READ, self._on_accept)
+        self.reactor.register(self.sock.fileno(), _READ, self._on_accept)
 
     def _on_accept(self, mask: int) -> None:
         for _ in range(64):
@@ -574,10 +725,7 @@ class Listener:
         """Stop accepting; with ``close_sessions``, end the accepted connections too."""
         if not self.closed:
             self.closed = True
-            try:
-                self.reactor.selector.unregister(self.sock)
-            except (KeyError, ValueError):
-                pass
+            self.reactor.unregister(self.sock.fileno())
             self.sock.close()
             self.owner.emit(Event.CLOSED, 0, self.endpoint)
         if close_sessions:

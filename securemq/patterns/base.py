@@ -84,10 +84,20 @@ class FairQueue:
         active = self.active
         i = 0
         while i < len(active):
-            pipe = active[i].inp
-            if pipe.q or pipe.closed or not pipe.sleep():
+            peer = active[i]
+            pipe = peer.inp
+            if pipe.q:
                 return True
-            active[i].in_active = False
+            if pipe.closed:
+                # Gone and read to the end: not readable, just finished.
+                active.pop(i)
+                peer.in_active = False
+                if self.on_drained is not None:
+                    self.on_drained(peer)
+                continue
+            if not pipe.sleep():
+                return True
+            peer.in_active = False
             active.pop(i)
         return False
 

@@ -26,8 +26,6 @@ class Dealer(Pattern):
 
     def attach(self, peer: Peer) -> bool:
         super().attach(peer)
-        if self.options.probe_router:
-            peer.out.write([b""])
         self.lb.add(peer)
         self.fq.add(peer)
         return True
@@ -74,11 +72,19 @@ class Router(Pattern):
         self._next_id = _U32.unpack(os.urandom(4))[0]
 
     def _new_id(self) -> bytes:
-        self._next_id = (self._next_id + 1) & 0xFFFFFFFF
-        return b"\x00" + _U32.pack(self._next_id)
+        # Skip ids in use: a peer may announce an identity that looks like ours.
+        while True:
+            self._next_id = (self._next_id + 1) & 0xFFFFFFFF
+            rid = b"\x00" + _U32.pack(self._next_id)
+            if rid not in self.by_id:
+                return rid
 
     def attach(self, peer: Peer) -> bool:
         rid = peer.routing_id or peer.metadata.get("identity", b"")
+        if rid[:1] == b"\x00" and not peer.routing_id:
+            # RFC 37 reserves identities starting with a zero octet for the
+            # implementation (our generated ids): a peer may not claim one.
+            rid = b""
         if rid:
             old = self.by_id.get(rid)
             if old is not None:
@@ -92,8 +98,6 @@ class Router(Pattern):
         peer.routing_id = rid
         self.by_id[rid] = peer
         super().attach(peer)
-        if self.options.probe_router:
-            peer.out.write([b""])
         self.fq.add(peer)
         return True
 
@@ -250,8 +254,9 @@ class Rep(Pattern):
         while True:
             msg, peer = self.fq.recv()
             i = next((i for i, frame in enumerate(msg) if not frame), -1)
-            if i < 0:
-                continue  # RFC 28: a request without an empty delimiter is discarded
+            if i < 0 or i == len(msg) - 1:
+                # RFC 28: no empty delimiter, or nothing after it, is not a request.
+                continue
             self.envelope = msg[:i + 1]
             self.reply_peer = peer
             self.sending = True

@@ -9,9 +9,10 @@ after what it waits for next:
     Our 64-octet greeting is queued at once. The peer's greeting is checked octet by
     octet, so that ZMTP 1.0/2.0 peers and garbage are refused without waiting for all 64.
 ``EXPECT_HANDSHAKE``
-    Commands go to the security mechanism until it reports ``done``. Message frames here
-    are a protocol error. Frames are capped at ``HANDSHAKE_FRAME_LIMIT`` octets: an
-    unauthenticated peer cannot make us hold more.
+    Commands go to the security mechanism until it reports ``done``. A message frame here
+    is a protocol error, refused on its flags octet (the decoder is ``commands_only``),
+    so no part of a message is held across the handshake. Frames are capped at
+    ``HANDSHAKE_FRAME_LIMIT`` octets: an unauthenticated peer cannot make us hold more.
 ``TRAFFIC``
     Messages are decoded in batches; PING is answered with PONG; other commands are
     reported to the driver.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 
-from ..error import GreetingError, ProtocolError, UnexpectedCommand, UnspecifiedProtocolError
+from ..error import MechanismMismatch, ProtocolError, UnexpectedCommand, UnspecifiedProtocolError
 from ..security.base import Mechanism, error_from_peer
 from .commands import command_body, parse_ping, split_command
 from .events import (
@@ -79,6 +80,7 @@ class Connection:
         self.peer_metadata: dict[str, bytes] = {}
         self._greeting_buf = b""
         self._decoder = FrameDecoder(HANDSHAKE_FRAME_LIMIT)
+        self._decoder.commands_only = True
         self._out: list[Buffer] = [build_greeting(mechanism.name, mechanism.as_server)]
         self._deadline = handshake_deadline
 
@@ -89,6 +91,10 @@ class Connection:
         out = self._out
         self._out = []
         return out
+
+    def has_output(self) -> bool:
+        """True when :meth:`data_to_send` has something."""
+        return bool(self._out)
 
     def send_messages(self, messages: Sequence[Sequence[Buffer]]) -> int:
         """Queue messages for the peer; return the number of octets queued.
@@ -122,17 +128,43 @@ class Connection:
 
     # -- input -----------------------------------------------------------------------
 
+    def receive_buffer(self) -> memoryview | None:
+        """A buffer the driver may read the next octets into directly, or None.
+
+        Offered while the body of a large message frame is arriving, so that it goes
+        from the kernel into its final buffer; report the count with
+        :meth:`received_into`.
+        """
+        if self.state is State.TRAFFIC:
+            return self._decoder.large_buffer()
+        return None
+
+    def received_into(self, n: int) -> list[Event]:
+        """Consume ``n`` octets written into :meth:`receive_buffer`'s buffer."""
+        try:
+            messages = self._decoder.large_filled(n)
+        except ProtocolError as exc:
+            return self._fail(exc, [])
+        events: list[Event] = [MessagesReceived(messages)] if messages else []
+        if self._decoder.command is None:
+            return events
+        return self._drain_commands(events)
+
     def receive_data(self, data: Buffer) -> list[Event]:
         """Consume bytes from the peer; return what happened, in order."""
         if self.state is State.TRAFFIC and self.mechanism.done:
             # Fast path: a chunk of traffic with no command in it yields one event.
+            decoder = self._decoder
             try:
-                messages = self._decoder.feed(data)
-                if self._decoder.command is None:
-                    return [MessagesReceived(messages)] if messages else []
+                messages = decoder.feed(data)
             except ProtocolError as exc:
                 return self._fail(exc, [])
+            if decoder.command is None and decoder.error is None:
+                return [MessagesReceived(messages)] if messages else []
             events: list[Event] = [MessagesReceived(messages)] if messages else []
+            if decoder.error is not None:
+                # The messages before the bad frame are delivered, then the close.
+                return self._fail(decoder.error, events)
             return self._drain_commands(events)
         if self.state is State.CLOSED:
             return []
@@ -157,9 +189,12 @@ class Connection:
             return b""
         self._greeting_buf = b""
         self.peer_greeting = parse_greeting(buf[:GREETING_SIZE], self.mechanism.name)
-        if self.peer_greeting.as_server == self.mechanism.as_server and \
-                self.mechanism.name != b"NULL":
-            raise GreetingError("both peers claim the same security role")
+        if self.mechanism.name == b"NULL":
+            # RFC 37 "The NULL Security Mechanism": the as-server field MUST be zero.
+            if self.peer_greeting.as_server:
+                raise MechanismMismatch("as-server must be 0 with the NULL mechanism")
+        elif self.peer_greeting.as_server == self.mechanism.as_server:
+            raise MechanismMismatch("both peers claim the same security role")
         self.state = State.EXPECT_HANDSHAKE
         self._queue_commands(self.mechanism.start())
         return buf[GREETING_SIZE:]
@@ -183,6 +218,8 @@ class Connection:
                     if self.state is not State.TRAFFIC:
                         raise UnexpectedCommand("message frame before the handshake completed")
                     events.append(MessagesReceived(messages))
+                if decoder.error is not None:
+                    raise decoder.error
         except ProtocolError as exc:
             return self._fail(exc, events)
         return events
@@ -191,6 +228,7 @@ class Connection:
         self.state = State.TRAFFIC
         self.peer_metadata = self.mechanism.peer_metadata
         self._decoder.maxmsgsize = self.maxmsgsize
+        self._decoder.commands_only = False
         assert self.peer_greeting is not None
         minor = self.peer_greeting.minor if self.peer_greeting.major == 3 else VERSION_MINOR
         events.append(HandshakeComplete(self.peer_metadata, minor))

@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import NoReturn, TypeAlias
 
 from ..constants import ProtocolErrorCode
-from ..error import MalformedCommand, MessageTooLarge, UnspecifiedProtocolError
+from ..error import (
+    MalformedCommand,
+    MessageTooLarge,
+    ProtocolError,
+    UnexpectedCommand,
+    UnspecifiedProtocolError,
+)
 
 Buffer: TypeAlias = "bytes | bytearray | memoryview"
 
@@ -39,6 +45,11 @@ _SHORT_MORE = [bytes((FLAG_MORE, n)) for n in range(256)]
 #: Frames larger than this are handed to the engine as separate buffers rather than
 #: copied into the joined batch (ARCHITECTURE rule 4: bytes are copied once at most).
 LARGE_FRAME = 32 * 1024
+
+#: A large frame's buffer is allocated at its full size (and read into directly) once no
+#: more than this many octets are missing; before that it grows with what arrives, so
+#: a lying size field costs us at most this much memory per connection.
+_PREALLOC = 1024 * 1024
 
 
 def frame_header(size: int, more: bool = False, command: bool = False) -> bytes:
@@ -96,6 +107,14 @@ def encode_messages(messages: Sequence[Sequence[Buffer]], out: list[Buffer]) -> 
     return total
 
 
+def _refuse_flags(flags: int) -> NoReturn:
+    """Raise the error for a flags octet refused by :class:`FrameDecoder`."""
+    if flags & _RESERVED:
+        # RFC 37: bits 7-3 are reserved and MUST be zero; the flags octet alone shows it.
+        raise UnspecifiedProtocolError(f"reserved frame flag bits set: {flags:#04x}")
+    raise UnexpectedCommand("message frame before the handshake completed")
+
+
 class FrameDecoder:
     """Incremental decoder of ZMTP frames after the greeting.
 
@@ -109,16 +128,19 @@ class FrameDecoder:
             against the size field, before any memory is set aside for the body.
     """
 
-    __slots__ = ("_buf", "_cur", "_large", "_large_flags", "_large_have", "_large_need",
-                 "command", "maxmsgsize")
+    __slots__ = ("_bad_mask", "_bad_xor", "_buf", "_cur", "_large", "_large_flags",
+                 "_large_have", "_large_need", "_need", "command", "error", "maxmsgsize")
 
     def __init__(self, maxmsgsize: int = -1) -> None:
         self.maxmsgsize = maxmsgsize
-        self._buf: bytes = b""
+        self._buf: bytes | bytearray = b""
+        # Octets needed to complete the partial frame in ``_buf``, once its header is in.
+        self._need = 0
         self._cur: list[bytes] = []
-        # A frame body too big to wait for in ``_buf`` is gathered as a list of chunks
-        # and joined once: O(n) copying instead of O(n^2) re-concatenation.
-        self._large: list[bytes] | None = None
+        # A frame body too big to wait for in ``_buf`` is gathered in a buffer of its
+        # exact size, which the engine can also read into directly (large_buffer): no
+        # re-concatenation, no intermediate chunks.
+        self._large: bytearray | None = None
         self._large_have = 0
         self._large_need = 0
         self._large_flags = 0
@@ -126,6 +148,31 @@ class FrameDecoder:
         #: Decoding pauses after each command so that the caller sees commands and
         #: messages in stream order; call ``feed(b"")`` to go on.
         self.command: bytes | None = None
+        #: The violation that stopped decoding, once there was one. When complete messages
+        #: precede the bad frame in the same input, :meth:`feed` returns them and leaves
+        #: the error here (so that no split of the stream loses them); every later call
+        #: raises it.
+        self.error: ProtocolError | None = None
+        # A flags octet is refused when ``(flags ^ _bad_xor) & _bad_mask``: reserved bits
+        # always, and with ``commands_only`` a clear COMMAND bit too. One test per frame
+        # covers both, so the traffic hot path pays nothing for the handshake rule.
+        self._bad_xor = 0
+        self._bad_mask = _RESERVED
+
+    @property
+    def commands_only(self) -> bool:
+        """Whether message frames are refused (before the handshake is complete).
+
+        A message frame is then refused on its flags octet, before its body is buffered,
+        so that no part of a message from an unauthenticated peer is ever held or
+        completed later (RFC 37: traffic follows the handshake).
+        """
+        return bool(self._bad_xor)
+
+    @commands_only.setter
+    def commands_only(self, value: bool) -> None:
+        self._bad_xor = FLAG_COMMAND if value else 0
+        self._bad_mask = _RESERVED | FLAG_COMMAND if value else _RESERVED
 
     @property
     def pending(self) -> bool:
@@ -137,25 +184,58 @@ class FrameDecoder:
 
         Raises:
             ProtocolError: a reserved flag bit is set, a command frame has MORE set or a
-                size is out of range. The decoder is unusable afterwards.
+                size is out of range, and no complete message came before it in this
+                input (otherwise those messages are returned and the error is left in
+                :attr:`error`). The decoder is unusable afterwards: every call raises.
         """
+        if self.error is not None:
+            raise self.error
         messages: list[list[bytes]] = []
+        try:
+            self._decode(data, messages)
+        except ProtocolError as exc:
+            # Drop everything buffered: a partial multipart is never delivered (RFC 37:
+            # messages are atomic) and nothing more is accepted on this stream.
+            self.error = exc
+            self._buf = b""
+            self._cur = []
+            self._large = None
+            if messages:
+                return messages
+            raise
+        return messages
+
+    def _decode(self, data: Buffer, messages: list[list[bytes]]) -> None:
+        """Decode into ``messages``; the body of :meth:`feed`."""
         if self._large is not None:
             data = self._feed_large(bytes(data), messages)
             if not data or self.command is not None:
                 self._buf = data + self._buf if data else self._buf
-                return messages
+                return
         if self._buf:
-            data = self._buf + bytes(data)
+            buf = self._buf
+            if len(buf) + len(data) < self._need:
+                # Still short of the frame whose size we know: append (amortised O(1))
+                # instead of re-joining, so a frame dribbled in byte by byte costs O(n).
+                if type(buf) is not bytearray:
+                    buf = self._buf = bytearray(buf)
+                buf += data
+                return
+            data = b"".join((buf, data))
             self._buf = b""
+            self._need = 0
         elif not isinstance(data, bytes):
             data = bytes(data)
         n = len(data)
         off = 0
         cur = self._cur
         limit = self.maxmsgsize
+        bad_xor = self._bad_xor
+        bad_mask = self._bad_mask
         while n - off >= 2:
             flags = data[off]
+            if (flags ^ bad_xor) & bad_mask:
+                _refuse_flags(flags)
             if flags & FLAG_LONG:
                 if n - off < 9:
                     break
@@ -164,8 +244,6 @@ class FrameDecoder:
             else:
                 size = data[off + 1]
                 start = off + 2
-            if flags & _RESERVED:
-                raise UnspecifiedProtocolError(f"reserved frame flag bits set: {flags:#04x}")
             if size > MAX_FRAME_SIZE:
                 raise MessageTooLarge(f"frame size {size} exceeds 2^63-1")
             if 0 <= limit < size:
@@ -173,12 +251,19 @@ class FrameDecoder:
             end = start + size
             if end > n:
                 if size > LARGE_FRAME:
-                    self._large = [data[start:]]
+                    # A size field alone makes us set aside at most _PREALLOC octets
+                    # that have not arrived; beyond that the buffer grows with the data.
+                    ba = bytearray(size) if size - (n - start) <= _PREALLOC else \
+                        bytearray(data[start:])
+                    if len(ba) == size:
+                        ba[:n - start] = memoryview(data)[start:]
+                    self._large = ba
                     self._large_have = n - start
                     self._large_need = size
                     self._large_flags = flags
                     self._cur = cur
-                    return messages
+                    return
+                self._need = end - off
                 break
             body = data[start:end]
             off = end
@@ -199,30 +284,60 @@ class FrameDecoder:
         self._cur = cur
         if off < n:
             self._buf = data[off:]
+
+    def large_buffer(self) -> memoryview | None:
+        """Where the rest of a large frame can be read to directly, or None.
+
+        Lets the engine ``recv_into`` the frame's own buffer: the body is copied once
+        from the kernel, then once into the ``bytes`` delivered.
+        """
+        ba = self._large
+        if ba is None or self.error is not None or len(ba) != self._large_need:
+            return None
+        return memoryview(ba)[self._large_have:]
+
+    def large_filled(self, n: int) -> list[list[bytes]]:
+        """Account for ``n`` octets read into :meth:`large_buffer`; return messages."""
+        self._large_have += n
+        messages: list[list[bytes]] = []
+        if self._large_have >= self._large_need:
+            try:
+                self._finish_large(messages)
+            except ProtocolError as exc:
+                self.error = exc
+                self._cur = []
+                raise
         return messages
 
     def _feed_large(self, data: bytes, messages: list[list[bytes]]) -> bytes:
         """Add ``data`` to the large frame being gathered; return what lies beyond it."""
-        assert self._large is not None
+        ba = self._large
+        assert ba is not None
         missing = self._large_need - self._large_have
-        if len(data) < missing:
-            self._large.append(data)
-            self._large_have += len(data)
+        take = min(len(data), missing)
+        if len(ba) == self._large_need:
+            ba[self._large_have:self._large_have + take] = memoryview(data)[:take]
+        else:
+            ba += memoryview(data)[:take]
+        self._large_have += take
+        if take < missing:
             return b""
-        self._large.append(data[:missing])
-        body = b"".join(self._large)
+        self._finish_large(messages)
+        return data[take:]
+
+    def _finish_large(self, messages: list[list[bytes]]) -> None:
+        ba = self._large
+        assert ba is not None
         self._large = None
+        body = bytes(ba)
         flags = self._large_flags
         if flags & FLAG_COMMAND:
             if flags & FLAG_MORE:
                 raise MalformedCommand("command frame with MORE flag",
                                        ProtocolErrorCode.ZMTP_MALFORMED_COMMAND_UNSPECIFIED)
             self.command = body
-            return data[missing:]
-        if flags & FLAG_MORE:
-            self._cur.append(body)
-        else:
-            self._cur.append(body)
+            return
+        self._cur.append(body)
+        if not flags & FLAG_MORE:
             messages.append(self._cur)
             self._cur = []
-        return data[missing:]

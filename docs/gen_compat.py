@@ -1,0 +1,74 @@
+"""Generate docs/compatibility.md from the option table (``python docs/gen_compat.py``).
+
+tests/test_docs.py fails when the checked-in page is out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from securemq.options import OPTIONS
+from securemq.socket import _SECURITY_OPTIONS
+
+HEADER = """# libzmq compatibility
+
+securemq follows libzmq 4.3.5 on the wire (ZMTP 3.1, serving 3.0 peers) and pyzmq 27 in
+its API. This page lists what differs and every socket option with its status.
+
+## Protocol
+
+- ZMTP 3.0 and 3.1 peers are served; ZMTP 1.0 and 2.0 peers are refused as soon as their
+  first octets show it (they cannot negotiate security; CVE-2014-9721).
+- The whole 64-octet greeting is sent at once (RFC 37's second case).
+- A READY without Socket-Type, or with a type our socket may not talk to, ends the
+  connection (libzmq accepts a READY without Socket-Type).
+- A PING context over 16 octets is a protocol error (libzmq truncates it).
+- A frame header claiming more than `maxmsgsize` or 2^63-1 octets closes the connection
+  before anything is allocated; libzmq allocates the claimed size up front.
+
+## Socket types
+
+PAIR, PUSH, PULL, REQ, REP, DEALER and ROUTER are available. PUB, SUB, XPUB, XSUB and
+STREAM arrive with the next issue; creating them raises `ZMQError(ENOTSUP)`. The draft
+thread-safe types raise `ZMQError(EINVAL)` as in a libzmq built without drafts.
+
+## Options
+
+"yes": securemq acts on it. "stored": accepted, read back, no effect (yet). "no": the
+feature is absent and both set and get raise `EINVAL`. "not yet (EINVAL)": PLAIN, CURVE
+and ZAP options are refused until those mechanisms land, like a libzmq built without
+them, so that no socket that asked for security silently talks NULL.
+
+| option | type | default | status | what it does |
+|---|---|---|---|---|
+"""
+
+
+def render() -> str:
+    """The page's full text."""
+    rows = []
+    for spec in sorted(OPTIONS, key=lambda s: s.name):
+        if not spec.available:
+            status = "no"
+        elif spec.option in _SECURITY_OPTIONS:
+            status = "not yet (EINVAL)"
+        elif spec.supported:
+            status = "yes"
+        else:
+            status = "stored"
+        access = " (read-only)" if spec.readonly else " (write-only)" if spec.writeonly else ""
+        default = "" if spec.default is None else f"`{spec.default!r}`"
+        rows.append(f"| `{spec.name.upper()}` | {spec.kind}{access} | {default} | {status} "
+                    f"| {spec.doc.replace('|', '/')} |")
+    return HEADER + "\n".join(rows) + "\n"
+
+
+def main() -> int:
+    """Write the page next to this script."""
+    Path(__file__).with_name("compatibility.md").write_text(render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
