@@ -224,17 +224,28 @@ class Engine:
         view = conn.receive_buffer()
         try:
             if view is not None:
-                n = self.sock.recv_into(view)
+                # The body of a large frame: read straight into its buffer, and keep
+                # going while the kernel has more (one wake-up per frame, not per chunk).
+                recv_into = self.sock.recv_into
+                events: list[ZmtpEvent] = []
+                while view is not None and not events:
+                    try:
+                        n = recv_into(view)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    if not n:
+                        return [], "peer closed the connection"
+                    events = conn.received_into(n)
+                    view = conn.receive_buffer()
             else:
                 data = self.sock.recv(RECV_SIZE)
-                n = len(data)
+                if not data:
+                    return [], "peer closed the connection"
+                events = conn.receive_data(data)
         except (BlockingIOError, InterruptedError):
             return [], None
         except OSError as exc:
             return [], str(exc) or "connection error"
-        if not n:
-            return [], "peer closed the connection"
-        events = conn.received_into(n) if view is not None else conn.receive_data(data)
         if len(events) == 1 and type(events[0]) is MessagesReceived:
             self._deliver(events[0].messages)
             return [], None

@@ -12,8 +12,10 @@ body.
 
 from __future__ import annotations
 
+import ctypes
 import struct
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeAlias
 
 from ..constants import ProtocolErrorCode
@@ -115,6 +117,38 @@ def _refuse_flags(flags: int) -> NoReturn:
     raise UnexpectedCommand("message frame before the handshake completed")
 
 
+def _make_fresh_bytes() -> Callable[[int], tuple[bytes, memoryview] | None]:
+    """Build :func:`_fresh_bytes` for this interpreter, or a stub returning None."""
+    if sys.implementation.name != "cpython":
+        return lambda size: None
+    offset = bytes.__basicsize__ - 1  # where a bytes object's octets start
+
+    def fresh(size: int) -> tuple[bytes, memoryview] | None:
+        body = bytes(size)  # calloc: pages are not touched until the kernel writes them
+        raw = (ctypes.c_char * size).from_address(id(body) + offset)
+        return body, memoryview(raw).cast("B")
+
+    try:  # prove the layout on this build before trusting it
+        made = fresh(64)
+        assert made is not None
+        probe, view = made
+        view[:5] = b"probe"
+        view.release()
+        if probe[:5] != b"probe":
+            return lambda size: None
+    except Exception:
+        return lambda size: None
+    return fresh
+
+
+#: A new ``bytes`` object of the given size and a writable view of its octets, or None.
+#: Performance trick (CPython only, proven at import): the kernel writes a large frame
+#: straight into the ``bytes`` the application will receive, instead of into a buffer
+#: that is then copied. Sound because the object is new, unshared and unhashed until the
+#: decoder hands it over, after the view is released.
+_fresh_bytes = _make_fresh_bytes()
+
+
 class FrameDecoder:
     """Incremental decoder of ZMTP frames after the greeting.
 
@@ -128,7 +162,8 @@ class FrameDecoder:
             against the size field, before any memory is set aside for the body.
     """
 
-    __slots__ = ("_bad_mask", "_bad_xor", "_buf", "_cur", "_large", "_large_flags",
+    __slots__ = ("_bad_mask", "_bad_xor", "_buf", "_cur", "_large", "_large_body",
+                 "_large_flags",
                  "_large_have", "_large_need", "_need", "command", "error", "maxmsgsize")
 
     def __init__(self, maxmsgsize: int = -1) -> None:
@@ -140,7 +175,9 @@ class FrameDecoder:
         # A frame body too big to wait for in ``_buf`` is gathered in a buffer of its
         # exact size, which the engine can also read into directly (large_buffer): no
         # re-concatenation, no intermediate chunks.
-        self._large: bytearray | None = None
+        self._large: bytearray | memoryview | None = None
+        # The bytes object being filled in place through ``_large`` (see _fresh_bytes).
+        self._large_body: bytes | None = None
         self._large_have = 0
         self._large_need = 0
         self._large_flags = 0
@@ -200,6 +237,7 @@ class FrameDecoder:
             self._buf = b""
             self._cur = []
             self._large = None
+            self._large_body = None
             if messages:
                 return messages
             raise
@@ -253,10 +291,16 @@ class FrameDecoder:
                 if size > LARGE_FRAME:
                     # A size field alone makes us set aside at most _PREALLOC octets
                     # that have not arrived; beyond that the buffer grows with the data.
-                    ba = bytearray(size) if size - (n - start) <= _PREALLOC else \
-                        bytearray(data[start:])
-                    if len(ba) == size:
+                    ba: bytearray | memoryview
+                    if size - (n - start) <= _PREALLOC:
+                        fresh = _fresh_bytes(size)
+                        if fresh is not None:
+                            self._large_body, ba = fresh
+                        else:
+                            ba = bytearray(size)
                         ba[:n - start] = memoryview(data)[start:]
+                    else:
+                        ba = bytearray(data[start:])
                     self._large = ba
                     self._large_have = n - start
                     self._large_need = size
@@ -318,6 +362,7 @@ class FrameDecoder:
         if len(ba) == self._large_need:
             ba[self._large_have:self._large_have + take] = memoryview(data)[:take]
         else:
+            assert isinstance(ba, bytearray)  # growing: only until fully allocated
             ba += memoryview(data)[:take]
         self._large_have += take
         if take < missing:
@@ -329,7 +374,12 @@ class FrameDecoder:
         ba = self._large
         assert ba is not None
         self._large = None
-        body = bytes(ba)
+        if self._large_body is not None:
+            body = self._large_body
+            self._large_body = None
+            ba.release()  # type: ignore[union-attr]
+        else:
+            body = bytes(ba)
         flags = self._large_flags
         if flags & FLAG_COMMAND:
             if flags & FLAG_MORE:
