@@ -108,13 +108,13 @@ class Poller:
                 mask = (_select.POLLIN if flags & POLLIN else 0) | \
                        (_select.POLLOUT if flags & POLLOUT else 0)
                 p.register(_fileno(sock), mask)
-            by_fd = {_fileno(s): s for s, _ in fds}
             for fd, ev in p.poll(0):
                 out = (POLLIN if ev & (_select.POLLIN | _select.POLLHUP) else 0) | \
                       (POLLOUT if ev & _select.POLLOUT else 0) | \
                       (POLLERR if ev & _select.POLLERR else 0)
                 if out:
-                    ready.append((by_fd[fd], out))
+                    # As pyzmq: non-zmq sockets are reported by descriptor number.
+                    ready.append((fd, out))
         return ready
 
 
@@ -130,6 +130,11 @@ def select(rlist: list[Any], wlist: list[Any], xlist: list[Any],
         poller.register(s, POLLERR)
     ms = None if timeout is None else timeout * 1000
     events = dict(poller.poll(ms))
-    return ([s for s in rlist if events.get(s, 0) & POLLIN],
-            [s for s in wlist if events.get(s, 0) & POLLOUT],
-            [s for s in xlist if events.get(s, 0) & POLLERR])
+
+    def ready(s: Any, flag: int) -> bool:
+        key = s if isinstance(s, Socket) else _fileno(s)
+        return bool(events.get(key, 0) & flag)
+
+    return ([s for s in rlist if ready(s, POLLIN)],
+            [s for s in wlist if ready(s, POLLOUT)],
+            [s for s in xlist if ready(s, POLLERR)])

@@ -325,7 +325,7 @@ class Socket:
                 engine = session.engine
                 if engine is not None and engine.reactor.can_borrow:
                     engines.append(engine)
-        if not engines or len(engines) > _MAX_BORROW or self._mailbox.q:
+        if not engines or len(engines) > _MAX_BORROW or self._mailbox.q or self._ctx_term:
             self._wait(deadline)
             return
         mailbox = self._mailbox
@@ -368,7 +368,11 @@ class Socket:
         """
         if self._mailbox.q:
             self._process()
+            if self._ctx_term:
+                raise ContextTerminated()
             return
+        if self._ctx_term:
+            raise ContextTerminated()
         timeout = None if deadline is None else deadline - time.monotonic()
         if timeout is not None and timeout <= 0:
             raise _AGAIN

@@ -123,10 +123,12 @@ class Mailbox:
     def drain(self) -> list[Any]:
         """Take every queued item (consumer thread only)."""
         if self._fd_wanted:
-            # Always read: a producer may have written after setting the flag we saw
-            # cleared, and a descriptor left readable would make pollers spin.
-            self._signaled = False
+            # Clear the descriptor first, then the flag. The other order loses a
+            # wake-up for good: a producer that posts in between sets the flag and
+            # writes, the clear eats its write, and the flag, left set, stops every
+            # later producer from writing again.
             self.signaler.clear()
+            self._signaled = False
         q = self.q
         items = []
         while q:

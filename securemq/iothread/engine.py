@@ -142,6 +142,15 @@ class Engine:
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    @property
+    def peer_address(self) -> str:
+        """The peer's IP address (``Peer-Address`` metadata); empty for ipc."""
+        try:
+            addr = self.sock.getpeername()
+        except OSError:
+            return ""
+        return str(addr[0]) if isinstance(addr, tuple) else ""
+
     def start(self) -> None:
         """Register with the reactor and send our greeting."""
         self.sock.setblocking(False)
@@ -575,6 +584,8 @@ class Session:
 
     def engine_ready(self, engine: Engine, metadata: dict[str, bytes]) -> Peer | None:
         """The handshake is done: hand the peer to the socket (first time) and go."""
+        metadata = dict(metadata)
+        metadata["peer-address"] = engine.peer_address.encode()
         self.owner.emit(Event.HANDSHAKE_SUCCEEDED, 0, self.endpoint)
         if self.closing and not self.lingering:
             return None

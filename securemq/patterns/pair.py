@@ -70,4 +70,9 @@ class Pair(Pattern):
         if peer is None:
             return False
         pipe = peer.inp
-        return bool(pipe.q) or pipe.closed or not pipe.sleep()
+        if pipe.q:
+            return True
+        if pipe.closed:
+            self.drained(peer)  # gone and read to the end: nothing to receive
+            return False
+        return not pipe.sleep()

@@ -130,13 +130,14 @@ def resolve_tcp(ep: Endpoint, *, bind: bool, ipv6: bool) -> tuple[int, tuple[obj
         if bind and "." not in host:
             raise ZMQError(_errno.ENODEV, f"no such interface: {host!r}")
     family = socket.AF_UNSPEC if ipv6 else socket.AF_INET
+    # libzmq reports an address it cannot bind to as "no such device".
+    code = _errno.ENODEV if bind else _errno.EINVAL
     try:
         infos = socket.getaddrinfo(host, ep.port, family, socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         if ipv6 is False and _is_ip(host) and ":" in host:
-            raise ZMQError(_errno.EINVAL, f"IPv6 address {host!r} needs the ipv6 option") \
-                from exc
-        raise ZMQError(_errno.EINVAL, f"cannot resolve {host!r}: {exc}") from exc
+            raise ZMQError(code, f"IPv6 address {host!r} needs the ipv6 option") from exc
+        raise ZMQError(code, f"cannot resolve {host!r}: {exc}") from exc
     # Prefer IPv4 like libzmq does unless only IPv6 resolves.
     infos.sort(key=lambda i: i[0] != socket.AF_INET)
     fam, _, _, _, sockaddr = infos[0]
