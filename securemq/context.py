@@ -309,8 +309,13 @@ class Context:
         if a.out.q:
             post_b(("read", b))
 
-    def _inproc_close_peer(self, peer: Peer) -> None:
-        """Tear down an inproc connection from ``peer``'s side."""
+    def _inproc_close_peer(self, peer: Peer, linger: int = 0) -> None:
+        """Tear down an inproc connection from ``peer``'s side.
+
+        A connecter closed before anyone bound, with messages queued and a non-zero
+        ``linger``, leaves its connection pending: the binder, when it comes, reads
+        those messages and then sees the connection end (libzmq does the same).
+        """
         link = peer.session
         if not isinstance(link, _InprocLink):
             return
@@ -318,6 +323,9 @@ class Context:
         peer.out.close()
         if peer is link.a:
             other, other_sock = link.b, link.b_sock
+            if other_sock is None and linger != 0 and peer.out.q:
+                link.b.dead = True  # nobody will read what the binder might send back
+                return
             with self._lock:
                 for links in self._inproc_pending.values():
                     if link in links:

@@ -527,22 +527,27 @@ class Socket:
         if self._mailbox.q:
             self._process()
         pattern = self._pattern
-        # Having received, the next send is likely a reply that someone waits for:
-        # let it be written from this thread (see Engine._kick).
-        self._owner.direct = True
         try:
-            return pattern.recv()
+            msg = pattern.recv()
         except Again:
             timeo = self._opts.rcvtimeo
             if flags & _DONTWAIT or timeo == 0:
                 raise
-        deadline = self._deadline(timeo)
-        while True:
-            self._wait_reading(deadline)
-            try:
-                return pattern.recv()
-            except Again:
-                continue
+            deadline = self._deadline(timeo)
+            while True:
+                self._wait_reading(deadline)
+                try:
+                    msg = pattern.recv()
+                    break
+                except Again:
+                    continue
+        # Having received the last message waiting from that peer, the next send is
+        # likely a reply someone waits for: let it be written from this thread (see
+        # Engine._kick). With more input queued we are in a burst: let the I/O thread
+        # batch the replies instead.
+        peer = pattern.last_peer
+        self._owner.direct = peer is None or not peer.inp.q
+        return msg
 
     def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
         """Receive one frame: ``bytes``, or a :class:`Frame` with ``copy=False``.
@@ -786,7 +791,7 @@ class Socket:
             self.context._inproc_unbind(name, self)
         for peers in self._inproc_peers.values():
             for peer in peers:
-                self.context._inproc_close_peer(peer)
+                self.context._inproc_close_peer(peer, linger_ms)
         seen: set[int] = set()
         for listener in self._listeners.values():
             if id(listener) not in seen:

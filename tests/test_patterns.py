@@ -578,12 +578,6 @@ def test_hwm_inproc_connect_send_close_then_bind(mk: Make) -> None:
     assert _drain(pull) == 1
 
 
-test_hwm_inproc_connect_send_close_then_bind = pytest.mark.xfail(
-    reason="BUG: closing an inproc connecter before the bind discards its queued "
-    "messages even with linger -1 (libzmq delivers them once the bind happens)",
-    strict=True,
-)(test_hwm_inproc_connect_send_close_then_bind)
-
 
 def test_blocking_send_times_out_with_sndtimeo(mk: Make) -> None:
     push = mk(zmq.PUSH, sndtimeo=200)
