@@ -98,6 +98,9 @@ class Mailbox:
         if self._fd_wanted and not self._signaled:
             self._signaled = True
             self.signaler.send()
+        self._release_waiter()
+
+    def _release_waiter(self) -> None:
         w = self.waiter
         if w is not None:
             self.waiter = None
@@ -150,10 +153,4 @@ class Mailbox:
     def close(self) -> None:
         """Release the wake-up descriptor and any blocked consumer."""
         self.signaler.close()
-        w = self.waiter
-        if w is not None:
-            self.waiter = None
-            try:
-                w.release()
-            except RuntimeError:
-                pass
+        self._release_waiter()

@@ -151,42 +151,24 @@ class Router(Pattern):
         return self.fq.has_message()
 
 
-class Req(Pattern):
+class Req(Dealer):
     """Strict send/receive alternation; each request goes to the next peer in turn.
 
-    ``req_relaxed`` lets a new request replace one that got no reply; ``req_correlate``
-    prefixes requests with an id so that a late reply to an older request is dropped.
+    Peers are managed as by a DEALER. ``req_relaxed`` lets a new request replace one
+    that got no reply; ``req_correlate`` prefixes requests with an id so that a late
+    reply to an older request is dropped.
     """
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self.lb = LoadBalancer()
-        self.fq = FairQueue()
         self.receiving = False
         self.reply_peer: Peer | None = None
         self.request_id = _U32.unpack(os.urandom(4))[0]
 
-    def attach(self, peer: Peer) -> bool:
-        super().attach(peer)
-        self.lb.add(peer)
-        self.fq.add(peer)
-        return True
-
     def terminated(self, peer: Peer) -> None:
-        self.lb.remove(peer)
+        super().terminated(peer)
         if peer is self.reply_peer and self.options.req_relaxed:
             self.reply_peer = None
-
-    def drained(self, peer: Peer) -> None:
-        self.lb.remove(peer)
-        self.fq.remove(peer)
-        super().drained(peer)
-
-    def read_activated(self, peer: Peer) -> None:
-        self.fq.add(peer)
-
-    def write_activated(self, peer: Peer) -> None:
-        self.lb.add(peer)
 
     def send(self, msg: Message) -> None:
         if self.receiving and not self.options.req_relaxed:
