@@ -68,8 +68,9 @@ class Poller:
         """
         deadline = None if timeout is None or timeout < 0 else \
             time.monotonic() + timeout / 1000
+        entries = self.sockets
         while True:
-            ready = self._ready()
+            ready = self._ready(entries)
             if ready:
                 return ready
             if deadline is not None:
@@ -80,20 +81,28 @@ class Poller:
             else:
                 ms = -1
             p = _select.poll()
-            for sock, flags in self.sockets:
+            by_fd: dict[int, tuple[Any, int]] = {}
+            for entry in self.sockets:
+                sock, flags = entry
                 if isinstance(sock, Socket):
-                    if not sock.closed:
-                        p.register(sock.fileno(), _select.POLLIN)
+                    if sock.closed:
+                        continue
+                    fd = sock.fileno()
+                    p.register(fd, _select.POLLIN)
                 else:
-                    mask = (_select.POLLIN if flags & POLLIN else 0) | \
-                           (_select.POLLOUT if flags & POLLOUT else 0)
-                    p.register(_fileno(sock), mask)
-            p.poll(ms)
+                    fd = _fileno(sock)
+                    p.register(fd, (_select.POLLIN if flags & POLLIN else 0) |
+                               (_select.POLLOUT if flags & POLLOUT else 0))
+                by_fd[fd] = entry
+            # Only what a descriptor reported can have changed while we slept: our
+            # sockets change state through their mailbox (whose descriptor is what we
+            # polled) or through this thread, which was here. Check just those.
+            entries = [by_fd[fd] for fd, _ in p.poll(ms) if fd in by_fd]
 
-    def _ready(self) -> list[tuple[Any, int]]:
+    def _ready(self, entries: list[tuple[Any, int]] | None = None) -> list[tuple[Any, int]]:
         ready: list[tuple[Any, int]] = []
         fds: list[tuple[Any, int]] = []
-        for sock, flags in self.sockets:
+        for sock, flags in self.sockets if entries is None else entries:
             if isinstance(sock, Socket):
                 if sock.closed:
                     continue
