@@ -429,3 +429,21 @@ def test_valid_prefix_then_garbage_is_split_invariant(
     whole = decode_until_error([stream], -1)
     assert whole == decode_until_error(split_at(stream, cuts), -1)
     assert whole[0][:len(messages)] == [("msg", m) for m in messages]
+
+
+def test_large_frame_filled_in_place_is_an_ordinary_bytes_object() -> None:
+    """The kernel-to-bytes shortcut (CPython) must hand over a normal, hashable bytes."""
+    from securemq.zmtp.frames import FrameDecoder, frame_header
+
+    body = bytes(range(256)) * 4096  # 1 MiB
+    wire = frame_header(len(body)) + body
+    dec = FrameDecoder()
+    assert dec.feed(wire[:1000]) == []
+    view = dec.large_buffer()
+    assert view is not None
+    rest = wire[1000:]
+    view[:len(rest)] = rest
+    (msg,) = dec.large_filled(len(rest))
+    assert type(msg[0]) is bytes
+    assert msg[0] == body
+    assert hash(msg[0]) == hash(bytes(body))

@@ -126,6 +126,9 @@ def _make_fresh_bytes() -> Callable[[int], tuple[bytes, memoryview] | None]:
     def fresh(size: int) -> tuple[bytes, memoryview] | None:
         body = bytes(size)  # calloc: pages are not touched until the kernel writes them
         raw = (ctypes.c_char * size).from_address(id(body) + offset)
+        # The array only knows an address: make every view of it keep the object alive,
+        # so no stale view can ever write into freed memory.
+        raw._owner = body  # type: ignore[attr-defined]
         return body, memoryview(raw).cast("B")
 
     try:  # prove the layout on this build before trusting it
