@@ -29,9 +29,10 @@ its API. This page lists what differs and every socket option with its status.
 
 ## Socket types
 
-PAIR, PUSH, PULL, REQ, REP, DEALER and ROUTER are available. PUB, SUB, XPUB, XSUB and
-STREAM arrive with the next issue; creating them raises `ZMQError(ENOTSUP)`. The draft
-thread-safe types raise `ZMQError(EINVAL)` as in a libzmq built without drafts.
+PAIR, PUSH, PULL, REQ, REP, DEALER, ROUTER, PUB, SUB, XPUB and XSUB are available
+(XPUB's manual, welcome-message and no-drop modes are not yet). STREAM arrives later;
+creating one raises `ZMQError(ENOTSUP)`. The draft thread-safe types raise
+`ZMQError(EINVAL)` as in a libzmq built without drafts.
 
 ## Options
 

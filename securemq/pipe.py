@@ -22,6 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 Message = list[Any]
+#: What a pipe carries: a message, or (rarely) a :class:`Subscription`. Typed loosely so
+#: that the hot paths need no narrowing; readers that can meet a Subscription check.
+PipeItem = Any
 
 
 def _noop() -> None:
@@ -38,17 +41,20 @@ class Pipe:
             limit.
     """
 
-    __slots__ = ("_lock", "closed", "hwm", "lwm", "on_readable", "on_writable", "q",
-                 "reader_asleep", "writer_waiting")
+    __slots__ = ("_lock", "closed", "has_commands", "hwm", "lwm", "on_readable",
+                 "on_writable", "q", "reader_asleep", "writer_waiting")
 
     def __init__(self, hwm: int = 1000) -> None:
-        self.q: deque[Message] = deque()
+        self.q: deque[PipeItem] = deque()
         self.hwm = hwm
         # libzmq resumes a blocked writer half-way down, not at the first free slot.
         self.lwm = (hwm + 1) // 2 if hwm > 0 else 0
         self.reader_asleep = False
         self.writer_waiting = False
         self.closed = False
+        #: Set once a :class:`Subscription` has been written: readers that must tell
+        #: them from messages check this flag per batch, not every item.
+        self.has_commands = False
         self._lock = threading.Lock()
         self.on_readable: Callable[[], None] = _noop
         self.on_writable: Callable[[], None] = _noop
@@ -59,13 +65,13 @@ class Pipe:
         """True when a write must wait (writer side)."""
         return 0 < self.hwm <= len(self.q)
 
-    def write(self, msg: Message) -> None:
+    def write(self, msg: PipeItem) -> None:
         """Append one message; the caller has checked :meth:`full` when it matters."""
         self.q.append(msg)
         if self.reader_asleep:
             self.wake_reader()
 
-    def write_many(self, msgs: list[Message]) -> None:
+    def write_many(self, msgs: list[PipeItem]) -> None:
         """Append a batch of messages with at most one wake-up."""
         self.q.extend(msgs)
         if self.reader_asleep:
@@ -131,8 +137,9 @@ class Peer:
     reverse.
     """
 
-    __slots__ = ("attached", "dead", "endpoint", "in_active", "inp", "metadata", "out",
-                 "out_active", "probe_sent", "routing_id", "session", "state")
+    __slots__ = ("attached", "dead", "endpoint", "generation", "in_active", "inp",
+                 "metadata", "out", "out_active", "probe_sent", "routing_id", "session",
+                 "state")
 
     def __init__(self, out: Pipe, inp: Pipe, endpoint: str = "") -> None:
         self.out = out
@@ -147,6 +154,8 @@ class Peer:
         self.attached = False
         self.in_active = False
         self.out_active = False
+        #: How many connections have carried this peer (more than 1: reconnected).
+        self.generation = 0
         #: Whether the ROUTER probe (``probe_router``) has been queued to this peer.
         self.probe_sent = False
         #: Pattern-private state (e.g. the REQ socket's expected request id).
@@ -167,14 +176,14 @@ class ConflatePipe(Pipe):
         """Never full: a new message replaces the old one."""
         return False
 
-    def write(self, msg: Message) -> None:
+    def write(self, msg: PipeItem) -> None:
         """Replace whatever is queued with ``msg``."""
         self.q.clear()
         self.q.append(msg)
         if self.reader_asleep:
             self.wake_reader()
 
-    def write_many(self, msgs: list[Message]) -> None:
+    def write_many(self, msgs: list[PipeItem]) -> None:
         """Keep only the last of ``msgs``."""
         if msgs:
             self.write(msgs[-1])
@@ -183,3 +192,21 @@ class ConflatePipe(Pipe):
 def make_pipe(hwm: int, conflate: bool = False) -> Pipe:
     """A pipe with high-water mark ``hwm``, or a conflating one."""
     return ConflatePipe(0) if conflate else Pipe(hwm)
+
+
+class Subscription:
+    """A subscription change travelling through a pipe instead of a message.
+
+    A SUB or XSUB socket writes these to its peers (the engine turns them into ZMTP 3.1
+    SUBSCRIBE/CANCEL commands, or the ``\\x01``/``\\x00`` message form for ZMTP 3.0
+    peers); an engine writes them to a PUB or XPUB socket when the peer subscribes.
+    """
+
+    __slots__ = ("subscribe", "topic")
+
+    def __init__(self, subscribe: bool, topic: bytes) -> None:
+        self.subscribe = subscribe
+        self.topic = topic
+
+    def __repr__(self) -> str:
+        return f"<Subscription {'+' if self.subscribe else '-'}{self.topic!r}>"

@@ -30,6 +30,7 @@ from .options import OPTIONS_BY_NAME, Options
 from .patterns.base import Pattern
 from .patterns.pair import Pair
 from .patterns.pipeline import Pull, Push
+from .patterns.pubsub import Pub, Sub, XPub, XSub, not_subscribable
 from .patterns.reqrep import Dealer, Rep, Req, Router
 from .pipe import Message, Peer
 from .transport import endpoint as ep
@@ -40,9 +41,10 @@ if TYPE_CHECKING:
 
 _PATTERNS: dict[int, Callable[[Options], Pattern]] = {
     C.PAIR: Pair, C.PUSH: Push, C.PULL: Pull, C.REQ: Req, C.REP: Rep,
-    C.DEALER: Dealer, C.ROUTER: Router,
+    C.DEALER: Dealer, C.ROUTER: Router, C.PUB: Pub, C.SUB: Sub, C.XPUB: XPub,
+    C.XSUB: XSub,
 }
-_NOT_YET = {C.PUB, C.SUB, C.XPUB, C.XSUB, C.STREAM}
+_NOT_YET = {C.STREAM}
 
 # Plain ints: an IntFlag operation costs a microsecond, too much for every send.
 _DONTWAIT = int(C.DONTWAIT)
@@ -153,7 +155,20 @@ class Socket:
         """
         self._check_open()
         if option in (C.SUBSCRIBE, C.UNSUBSCRIBE):
-            raise ZMQError(errno.EINVAL, "this socket type has no subscriptions")
+            pattern = self._pattern
+            if type(pattern) is not Sub:
+                raise not_subscribable()
+            if isinstance(value, str):
+                raise TypeError("unicode not allowed, use setsockopt_string")
+            if not isinstance(value, (bytes, bytearray, memoryview)):
+                raise TypeError(f"expected bytes, not {type(value).__name__}")
+            if self._mailbox.q:
+                self._process()
+            if option == C.SUBSCRIBE:
+                pattern.subscribe(bytes(value))
+            else:
+                pattern.unsubscribe(bytes(value))
+            return
         if option == C.CONNECT_ROUTING_ID:
             if not isinstance(value, bytes):
                 raise TypeError("connect_routing_id must be bytes")
@@ -207,6 +222,18 @@ class Socket:
 
     set_string = setsockopt_string
     get_string = getsockopt_string
+
+    def subscribe(self, topic: str | bytes) -> None:
+        """Subscribe to messages starting with ``topic`` (a SUB socket)."""
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
+        self.setsockopt(C.SUBSCRIBE, topic)
+
+    def unsubscribe(self, topic: str | bytes) -> None:
+        """Remove one subscription to ``topic`` (a SUB socket)."""
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
+        self.setsockopt(C.UNSUBSCRIBE, topic)
 
     def set_hwm(self, value: int) -> None:
         """Set both the send and receive high-water marks."""
@@ -269,7 +296,11 @@ class Socket:
                 self._ctx_term = True
 
     def _attach(self, peer: Peer) -> None:
-        mailbox = self._mailbox
+        session = peer.session
+        if isinstance(session, Session):
+            # Wire the wake-ups before the pattern sees the peer: a pattern may put the
+            # inbound pipe to sleep at once, and the next message must then reach us.
+            self._wire(peer, session)
         if self._pattern.attach(peer):
             peer.attached = True
             if self._opts.probe_router and not peer.probe_sent:
@@ -279,24 +310,25 @@ class Socket:
         else:
             peer.dead = True
             peer.out.close()
-            session = peer.session
             if isinstance(session, Session):
                 session.reactor.call_soon_threadsafe(session.close, 0)
             elif session is not None:
                 self.context._inproc_close_peer(peer)
             return
-        if not isinstance(peer.session, Session):
-            return
-        # Messages that arrived before we attached are read at the next recv; from now
-        # on a pipe waking up reaches us through the mailbox.
+        # Messages that arrived before we attached: look at them now.
+        if peer.inp.q:
+            self._pattern.read_activated(peer)
+
+    def _wire(self, peer: Peer, session: Session) -> None:
+        """Route a tcp/ipc peer's pipe wake-ups to our mailbox."""
+        mailbox = self._mailbox
         post = mailbox.post
         # The inbound pipe's writer is usually the I/O thread: let it wake us when it is
         # about to sleep rather than in the middle of its work (see Reactor.defer). A
         # borrowed read (see _wait_reading) runs in our own thread and posts at once.
-        reactor = peer.session.reactor
+        reactor = session.reactor
         defer = reactor.defer
         io_ident = reactor.ident
-
         q_append = mailbox.q.append
 
         def on_readable() -> None:
@@ -307,8 +339,6 @@ class Socket:
 
         peer.inp.on_readable = on_readable
         peer.out.on_writable = lambda: post(("write", peer))
-        if peer.inp.q:
-            self._pattern.read_activated(peer)
 
     def _wait_reading(self, deadline: float | None) -> None:
         """Wait for input, reading our tcp/ipc connections in this thread meanwhile.

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..constants import Event
 from ..error import ProtocolError
-from ..pipe import Peer, Pipe, make_pipe
+from ..pipe import Peer, Pipe, Subscription, make_pipe
 from ..security.base import HandshakeConfig
 from ..security.null import NullMechanism
 from ..zmtp.connection import Connection
@@ -52,6 +52,7 @@ BATCH = 4096
 JOIN_LIMIT = 256 * 1024
 _READ = READ
 _WRITE = WRITE
+_PUBLISHERS = frozenset((1, 9))  # PUB, XPUB: the types that take subscriptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +286,12 @@ class Engine:
             self._pause_reading()
         for ev in rest:
             if type(ev) is CommandReceived:
-                self.session.command_received(ev.name, ev.data)
+                if ev.name in (b"SUBSCRIBE", b"CANCEL") and self.inp is not None and \
+                        self.session.config.socket_type in _PUBLISHERS:
+                    self.inp.has_commands = True
+                    self.inp.write(Subscription(ev.name == b"SUBSCRIBE", ev.data))
+                else:
+                    self.session.command_received(ev.name, ev.data)
             elif type(ev) is ConnectionClosed:
                 self._flush_conn()
                 self.close(ev.error)
@@ -413,8 +419,34 @@ class Engine:
             batch = [popleft() for _ in range(n)]
             if out.writer_waiting:
                 out.read_done()
-            conn.send_messages(batch)
+            if out.has_commands:
+                self._send_mixed(batch)
+            else:
+                conn.send_messages(batch)
             self._queue(conn.data_to_send())
+
+    def _send_mixed(self, batch: list[Any]) -> None:
+        """Encode a batch holding :class:`Subscription` items as well as messages.
+
+        RFC 37: ZMTP 3.1 peers get SUBSCRIBE/CANCEL commands; 3.0 peers the message
+        form, one frame starting with 1 (subscribe) or 0 (cancel).
+        """
+        conn = self.conn
+        run: list[Any] = []
+        modern = conn.peer_minor >= 1
+        for item in batch:
+            if type(item) is not Subscription:
+                run.append(item)
+                continue
+            if run:
+                conn.send_messages(run)
+                run = []
+            if modern:
+                conn.send_command(b"SUBSCRIBE" if item.subscribe else b"CANCEL", item.topic)
+            else:
+                conn.send_messages([[(b"\x01" if item.subscribe else b"\x00") + item.topic]])
+        if run:
+            conn.send_messages(run)
 
     def _flush_conn(self) -> None:
         with self.wlock:
@@ -593,6 +625,7 @@ class Session:
         if peer is None:
             peer = self.peer = self.make_peer()
             peer.metadata = metadata
+            peer.generation = 1
             if self.config.probe_router:
                 # Queue the probe here, so that it leaves at once rather than when the
                 # application next calls into its socket.
@@ -601,6 +634,7 @@ class Session:
             self.owner.post(("attach", peer))
         else:
             peer.metadata = metadata
+            peer.generation += 1
             self.owner.post(("ready", peer))
         return peer
 

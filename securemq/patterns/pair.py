@@ -48,7 +48,7 @@ class Pair(Pattern):
         q = pipe.q
         while True:
             if q:
-                msg = q.popleft()
+                msg: Message = q.popleft()
                 if pipe.writer_waiting:
                     pipe.read_done()
                 self.last_peer = peer

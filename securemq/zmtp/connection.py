@@ -92,6 +92,14 @@ class Connection:
         self._out = []
         return out
 
+    @property
+    def peer_minor(self) -> int:
+        """The peer's ZMTP minor version once known: 0 for 3.0, 1 for 3.1 and later."""
+        g = self.peer_greeting
+        if g is None:
+            return 1
+        return g.minor if g.major == 3 else 1
+
     def has_output(self) -> bool:
         """True when :meth:`data_to_send` has something."""
         return bool(self._out)

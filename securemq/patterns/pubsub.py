@@ -1,0 +1,316 @@
+"""PUB, SUB, XPUB and XSUB (RFC 29): filtering at the publisher, subscriptions upstream.
+
+Subscriptions travel as :class:`~securemq.pipe.Subscription` items in the pipes (the
+engine maps them to ZMTP SUBSCRIBE/CANCEL commands). A publisher keeps a
+:class:`SubscriptionIndex` and writes each message only to the peers with a matching
+prefix, dropping it for a peer whose queue is full: a publisher never blocks.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from ..error import Again, ZMQError
+from ..options import Options
+from ..pipe import Message, Peer, Subscription
+from .base import FairQueue, Pattern
+
+_AGAIN = Again()
+
+
+class SubscriptionIndex:
+    """Prefix subscriptions, by subscriber.
+
+    With ``counted`` (a SUB's own subscriptions) subscribing twice needs unsubscribing
+    twice; without (a publisher's view of its peers, as libzmq's) a peer either holds a
+    topic or not.
+
+    Topics are kept whole in a dict, together with the set of distinct topic lengths;
+    matching a message looks up its prefix of each such length. That is a handful of
+    dict lookups per message however many topics there are, and memory proportional to
+    what was subscribed (a 1 MiB topic is one entry, not a million trie nodes).
+    """
+
+    __slots__ = ("_lengths", "_sorted", "counted", "subs")
+
+    def __init__(self, counted: bool = False) -> None:
+        self.counted = counted
+        self.subs: dict[bytes, dict[Any, int]] = {}
+        self._lengths: dict[int, int] = {}
+        self._sorted: list[int] = []
+
+    def add(self, topic: bytes, who: Any) -> bool:
+        """Count one subscription of ``who`` to ``topic``; True if the topic is new."""
+        holders = self.subs.get(topic)
+        new = holders is None
+        if holders is None:
+            holders = self.subs[topic] = {}
+            n = len(topic)
+            self._lengths[n] = self._lengths.get(n, 0) + 1
+            if self._lengths[n] == 1:
+                self._sorted = sorted(self._lengths)
+        holders[who] = holders.get(who, 0) + 1 if self.counted else 1
+        return new
+
+    def remove(self, topic: bytes, who: Any) -> bool:
+        """Drop one subscription; True if nobody subscribes to ``topic`` any more."""
+        holders = self.subs.get(topic)
+        if holders is None or who not in holders:
+            return False
+        holders[who] -= 1
+        if holders[who] == 0:
+            del holders[who]
+        if holders:
+            return False
+        self._forget(topic)
+        return True
+
+    def remove_all(self, who: Any) -> list[bytes]:
+        """Drop every subscription of ``who``; return the topics nobody holds any more."""
+        gone = []
+        for topic in [t for t, h in self.subs.items() if who in h]:
+            holders = self.subs[topic]
+            del holders[who]
+            if not holders:
+                self._forget(topic)
+                gone.append(topic)
+        return gone
+
+    def _forget(self, topic: bytes) -> None:
+        del self.subs[topic]
+        n = len(topic)
+        self._lengths[n] -= 1
+        if not self._lengths[n]:
+            del self._lengths[n]
+            self._sorted = sorted(self._lengths)
+
+    def match(self, data: bytes) -> Iterable[Any]:
+        """Everyone holding a topic that is a prefix of ``data``."""
+        subs = self.subs
+        if len(self._sorted) == 1 and not self._sorted[0]:
+            holders = subs.get(b"")
+            return holders.keys() if holders else ()
+        found: dict[Any, None] = {}
+        size = len(data)
+        for n in self._sorted:
+            if n > size:
+                break
+            holders = subs.get(data[:n])
+            if holders:
+                found.update(dict.fromkeys(holders))
+        return found.keys()
+
+    def matches(self, data: bytes) -> bool:
+        """Whether any topic is a prefix of ``data``."""
+        subs = self.subs
+        size = len(data)
+        for n in self._sorted:
+            if n > size:
+                return False
+            if data[:n] in subs:
+                return True
+        return False
+
+    def __len__(self) -> int:
+        return len(self.subs)
+
+
+class Pub(Pattern):
+    """Sends each message to every subscriber whose subscription prefixes it."""
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.index = SubscriptionIndex()
+
+    def attach(self, peer: Peer) -> bool:
+        super().attach(peer)
+        self._read_subscriptions(peer)
+        return True
+
+    def terminated(self, peer: Peer) -> None:
+        self._unsubscribed(peer, self.index.remove_all(peer))
+        self.drained(peer)
+
+    def read_activated(self, peer: Peer) -> None:
+        self._read_subscriptions(peer)
+
+    def _read_subscriptions(self, peer: Peer) -> None:
+        """Apply everything the peer sent us, then re-arm its pipe's wake-up."""
+        pipe = peer.inp
+        q = pipe.q
+        while True:
+            while q:
+                item = q.popleft()
+                if type(item) is Subscription:
+                    self._apply(peer, item.subscribe, item.topic)
+                else:
+                    self._message_from_peer(peer, item)
+            if pipe.writer_waiting:
+                pipe.read_done()
+            if pipe.closed or pipe.sleep():
+                return
+
+    def _message_from_peer(self, peer: Peer, msg: Message) -> None:
+        # RFC 29 / ZMTP 3.0: a subscription is a message whose first octet is 1 or 0.
+        if len(msg) == 1 and msg[0][:1] in (b"\x01", b"\x00"):
+            self._apply(peer, msg[0][0] == 1, bytes(msg[0][1:]))
+
+    def _apply(self, peer: Peer, subscribe: bool, topic: bytes) -> None:
+        if subscribe:
+            first = self.index.add(topic, peer)
+            self._subscribed(peer, topic, first)
+        else:
+            last = self.index.remove(topic, peer)
+            self._unsubscribed(peer, [topic] if last else [], topic)
+
+    def _subscribed(self, peer: Peer, topic: bytes, first: bool) -> None:
+        """Hook for XPUB: a subscription arrived (``first`` for a new topic)."""
+
+    def _unsubscribed(self, peer: Peer, gone: list[bytes], topic: bytes | None = None) -> None:
+        """Hook for XPUB: topics nobody holds any more."""
+
+    def send(self, msg: Message) -> None:
+        for peer in self.index.match(msg[0]):
+            if not peer.dead and not peer.out.full():
+                peer.out.write(msg)  # a full subscriber loses this message (RFC 29)
+
+    def can_send(self) -> bool:
+        return True
+
+
+class XPub(Pub):
+    """A PUB that also hands subscriptions to the application as messages.
+
+    ``b"\\x01topic"`` for a new topic and ``b"\\x00topic"`` for one nobody holds any
+    more; with ``xpub_verbose`` every subscribe is passed up, with ``xpub_verboser``
+    every unsubscribe too. Other messages from subscribers are passed up as they are.
+    """
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.pending: deque[Message] = deque()
+
+    def _subscribed(self, peer: Peer, topic: bytes, first: bool) -> None:
+        if first or self.options.xpub_verbose or self.options.xpub_verboser:
+            self.pending.append([b"\x01" + topic])
+
+    def _unsubscribed(self, peer: Peer, gone: list[bytes], topic: bytes | None = None) -> None:
+        if topic is not None and not gone and self.options.xpub_verboser:
+            self.pending.append([b"\x00" + topic])
+            return
+        for t in gone:
+            self.pending.append([b"\x00" + t])
+
+    def _message_from_peer(self, peer: Peer, msg: Message) -> None:
+        if len(msg) == 1 and msg[0][:1] in (b"\x01", b"\x00"):
+            super()._message_from_peer(peer, msg)
+        else:
+            self.pending.append(msg)
+
+    def recv(self) -> Message:
+        if not self.pending:
+            raise _AGAIN
+        return self.pending.popleft()
+
+    def can_recv(self) -> bool:
+        return bool(self.pending)
+
+
+class Sub(Pattern):
+    """Receives from all publishers, keeping only messages that match a subscription.
+
+    Subscriptions are counted: the unsubscribe that removes a topic's last count is the
+    one that travels upstream. Every new publisher gets the current set.
+    """
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.fq = FairQueue()
+        self.index = SubscriptionIndex(counted=True)
+        self.filter = True
+
+    def attach(self, peer: Peer) -> bool:
+        super().attach(peer)
+        self.fq.add(peer)
+        self._send_all(peer)
+        return True
+
+    def ready(self, peer: Peer) -> None:
+        # Reconnected: the publisher on the new connection knows nothing of us yet.
+        if peer.generation > 1:
+            self._send_all(peer)
+
+    def _send_all(self, peer: Peer) -> None:
+        for topic in self.index.subs:
+            peer.out.has_commands = True
+            peer.out.write(Subscription(True, topic))
+
+    def drained(self, peer: Peer) -> None:
+        self.fq.remove(peer)
+        super().drained(peer)
+
+    def read_activated(self, peer: Peer) -> None:
+        self.fq.add(peer)
+
+    def subscribe(self, topic: bytes) -> None:
+        """Add a subscription (the ``SUBSCRIBE`` option).
+
+        Every subscribe goes upstream, as in libzmq (publishers hold a topic per peer
+        once, so repeats are harmless, and a verbose XPUB upstream sees each one).
+        """
+        self.index.add(topic, None)
+        self._upstream(Subscription(True, topic))
+
+    def unsubscribe(self, topic: bytes) -> None:
+        """Remove a subscription (the ``UNSUBSCRIBE`` option)."""
+        if self.index.remove(topic, None):
+            self._upstream(Subscription(False, topic))
+
+    def _upstream(self, item: Any) -> None:
+        for peer in self.peers:
+            if not peer.dead:
+                if type(item) is Subscription:
+                    peer.out.has_commands = True
+                peer.out.write(item)  # subscriptions are never dropped for HWM
+
+    def recv(self) -> Message:
+        while True:
+            msg, peer = self.fq.recv()
+            if not self.filter or self.index.matches(msg[0]):
+                self.last_peer = peer
+                return msg
+
+    def can_recv(self) -> bool:
+        return self.fq.has_message()
+
+
+class XSub(Sub):
+    """A SUB whose subscriptions are messages the application sends.
+
+    ``b"\\x01topic"`` subscribes, ``b"\\x00topic"`` unsubscribes; any other message is
+    sent to every publisher as it is. Incoming messages are not filtered again.
+    """
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.filter = False
+
+    def send(self, msg: Message) -> None:
+        first = msg[0]
+        if len(msg) == 1 and first[:1] == b"\x01":
+            self.subscribe(bytes(first[1:]))
+        elif len(msg) == 1 and first[:1] == b"\x00":
+            self.unsubscribe(bytes(first[1:]))
+        else:
+            self._upstream(msg)
+
+    def can_send(self) -> bool:
+        return True
+
+
+def not_subscribable() -> ZMQError:
+    """The error for SUBSCRIBE/UNSUBSCRIBE on a socket that is not a SUB."""
+    return ZMQError(errno.EINVAL, "only SUB sockets take SUBSCRIBE and UNSUBSCRIBE")
