@@ -99,10 +99,6 @@ class Socket:
         self._opts = Options(socket_type)
         self._mailbox = Mailbox()
         self._pattern = factory(self._opts)
-        for name in ("fq",):
-            fq = getattr(self._pattern, name, None)
-            if fq is not None:
-                fq.on_drained = self._pattern.drained
         self._closed = False
         self._ctx_term = False
         self._tx: list[Any] = []

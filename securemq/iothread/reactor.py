@@ -149,7 +149,6 @@ class Reactor:
         # second time to get it (a thread hand-off costs two context switches if not).
         self._deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.load = 0  # connections owned, to spread new ones over I/O threads
         self._thread.start()
         #: ``threading.get_ident()`` of the I/O thread.
         self.ident = self._thread.ident

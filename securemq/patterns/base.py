@@ -173,6 +173,12 @@ class Pattern:
         self.options = options
         self.peers: list[Peer] = []
 
+    def _fair_queue(self) -> FairQueue:
+        """A fair queue that reports peers read to the end to :meth:`drained`."""
+        fq = FairQueue()
+        fq.on_drained = self.drained
+        return fq
+
     # -- peers --------------------------------------------------------------------------
 
     def attach(self, peer: Peer) -> bool:

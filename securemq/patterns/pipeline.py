@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..options import Options
 from ..pipe import Message, Peer
-from .base import FairQueue, LoadBalancer, Pattern
+from .base import LoadBalancer, Pattern
 
 
 class Push(Pattern):
@@ -41,7 +41,7 @@ class Pull(Pattern):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self.fq = FairQueue()
+        self.fq = self._fair_queue()
 
     def attach(self, peer: Peer) -> bool:
         super().attach(peer)

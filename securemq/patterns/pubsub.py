@@ -16,7 +16,7 @@ from typing import Any
 from ..error import Again, ZMQError
 from ..options import Options
 from ..pipe import Message, Peer, Subscription
-from .base import FairQueue, Pattern
+from .base import Pattern
 
 _AGAIN = Again()
 
@@ -228,7 +228,7 @@ class Sub(Pattern):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self.fq = FairQueue()
+        self.fq = self._fair_queue()
         self.index = SubscriptionIndex(counted=True)
         self.filter = True
 

@@ -10,7 +10,7 @@ from ..constants import EFSM
 from ..error import Again, ZMQError
 from ..options import Options
 from ..pipe import Message, Peer
-from .base import FairQueue, LoadBalancer, Pattern
+from .base import LoadBalancer, Pattern
 
 _AGAIN = Again()
 _U32 = struct.Struct(">I")
@@ -22,7 +22,7 @@ class Dealer(Pattern):
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self.lb = LoadBalancer()
-        self.fq = FairQueue()
+        self.fq = self._fair_queue()
 
     def attach(self, peer: Peer) -> bool:
         super().attach(peer)
@@ -67,7 +67,7 @@ class Router(Pattern):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self.fq = FairQueue()
+        self.fq = self._fair_queue()
         self.by_id: dict[bytes, Peer] = {}
         self._next_id = _U32.unpack(os.urandom(4))[0]
 
@@ -213,7 +213,7 @@ class Rep(Pattern):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self.fq = FairQueue()
+        self.fq = self._fair_queue()
         self.sending = False
         self.envelope: list[bytes] = []
         self.reply_peer: Peer | None = None
