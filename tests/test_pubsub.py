@@ -171,6 +171,11 @@ def _sync(pub: Any, sub: Any, topic: bytes, strict: bool = True) -> None:
     ``topic`` must be subscribed on ``sub``. With ``strict``, nothing else may be in
     flight from ``pub`` to ``sub``: anything but one of these probes fails the test.
     Otherwise probes of other topics (other subscribers' syncs) are skipped too.
+
+    A probe arriving proves that the publisher has processed every (un)subscription
+    sent up to and including the one that let it through. So to prove that an earlier
+    change has taken effect, ``topic`` must match only a subscription made after that
+    change, and none in force before it (an empty subscription matches every probe).
     """
     probe, end = topic + b"#probe", topic + b"#end"
 
@@ -189,6 +194,24 @@ def _sync(pub: Any, sub: Any, topic: bytes, strict: bool = True) -> None:
     pub.send(end)
     while (got := sub.recv_multipart()) != [end]:
         check(got)
+
+
+def _await_dropped(pub: Any, sub: Any, gone: bytes, marker: bytes) -> None:
+    """Publish ``gone`` then ``marker`` until the marker arrives with nothing before it.
+
+    For an unsubscription that no later subscription can prove (see :func:`_sync`).
+    ``marker``'s subscription must already be in force.
+    """
+    deadline = time.monotonic() + SYNC_S
+    while True:
+        pub.send(gone)
+        pub.send(marker)
+        got = sub.recv_multipart()
+        if got == [marker]:
+            return
+        assert got == [gone], got
+        assert sub.recv_multipart() == [marker]
+        assert time.monotonic() < deadline, f"{gone!r} still delivered after {SYNC_S}s"
 
 
 def _next(sub: Any) -> list[bytes]:
@@ -335,15 +358,18 @@ def test_unsubscribe(pair: tuple[Any, Any]) -> None:
 
 def test_unsubscribe_everything(pair: tuple[Any, Any]) -> None:
     pub, sub = pair
-    _sub(sub, b"")
-    _sync(pub, sub, b"x")
-    _unsub(sub, b"")
     _sub(sub, b"keep")
     _sync(pub, sub, b"keep")
-    pub.send(b"x1")
+    _sub(sub, b"")
+    _sync(pub, sub, b"x")  # matches only the empty subscription: it is in force
+    _unsub(sub, b"")
+    # Any later probe would match the empty subscription too, so none can prove the
+    # unsubscription: wait for its effect instead.
+    _await_dropped(pub, sub, b"x1", b"keep-1")
+    pub.send(b"x2")
     pub.send(b"")
-    pub.send(b"keep-1")
-    assert _next(sub) == [b"keep-1"]
+    pub.send(b"keep-2")
+    assert _next(sub) == [b"keep-2"]
 
 
 def test_subscriptions_are_counted(pair: tuple[Any, Any]) -> None:

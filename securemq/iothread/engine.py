@@ -268,6 +268,13 @@ class Engine:
                 # pipes it attaches. Only the I/O thread reads before the handshake.
                 if not self._handshake_complete(ev):
                     return rest, "refused by the socket"
+            elif type(ev) is CommandReceived and ev.name in (b"SUBSCRIBE", b"CANCEL"):
+                # Inline too: subscriptions must reach the socket in stream order, and
+                # a later chunk may be read by the other thread first.
+                inp = self.inp
+                if inp is not None and self.session.config.socket_type in _PUBLISHERS:
+                    inp.has_commands = True
+                    inp.write(Subscription(ev.name == b"SUBSCRIBE", ev.data))
             else:
                 rest.append(ev)
         return rest, None
@@ -286,12 +293,7 @@ class Engine:
             self._pause_reading()
         for ev in rest:
             if type(ev) is CommandReceived:
-                if ev.name in (b"SUBSCRIBE", b"CANCEL") and self.inp is not None and \
-                        self.session.config.socket_type in _PUBLISHERS:
-                    self.inp.has_commands = True
-                    self.inp.write(Subscription(ev.name == b"SUBSCRIBE", ev.data))
-                else:
-                    self.session.command_received(ev.name, ev.data)
+                self.session.command_received(ev.name, ev.data)
             elif type(ev) is ConnectionClosed:
                 self._flush_conn()
                 self.close(ev.error)
