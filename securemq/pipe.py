@@ -138,8 +138,7 @@ class Peer:
     """
 
     __slots__ = ("attached", "dead", "endpoint", "generation", "in_active", "inp",
-                 "metadata", "out", "out_active", "probe_sent", "routing_id", "session",
-                 "state")
+                 "metadata", "out", "out_active", "probe_sent", "routing_id", "session")
 
     def __init__(self, out: Pipe, inp: Pipe, endpoint: str = "") -> None:
         self.out = out
@@ -158,8 +157,6 @@ class Peer:
         self.generation = 0
         #: Whether the ROUTER probe (``probe_router``) has been queued to this peer.
         self.probe_sent = False
-        #: Pattern-private state (e.g. the REQ socket's expected request id).
-        self.state: Any = None
         #: The I/O-side object that owns the connection, if any.
         self.session: Any = None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..constants import ProtocolErrorCode
 from ..error import AuthenticationFailed, InvalidMetadata, ProtocolError, UnspecifiedProtocolError
 from ..zmtp.commands import SOCKET_TYPE_NAMES, compatible, decode_metadata
 
@@ -84,4 +83,4 @@ def error_from_peer(data: bytes) -> ProtocolError:
     return UnspecifiedProtocolError(f"peer sent ERROR: {text}")
 
 
-__all__ = ["HandshakeConfig", "Mechanism", "ProtocolErrorCode", "error_from_peer"]
+__all__ = ["HandshakeConfig", "Mechanism", "error_from_peer"]

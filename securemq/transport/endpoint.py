@@ -35,10 +35,6 @@ class Endpoint:
     port: int = 0
     """TCP port; 0 means "choose one" when binding."""
 
-    @property
-    def is_tcp(self) -> bool:
-        """True for ``tcp`` and ``tls+tcp``."""
-        return self.transport in ("tcp", "tls+tcp")
 
 
 def parse(endpoint: object, *, bind: bool) -> Endpoint:

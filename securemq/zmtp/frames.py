@@ -26,6 +26,7 @@ from ..error import (
     UnexpectedCommand,
     UnspecifiedProtocolError,
 )
+from .commands import command_body
 
 Buffer: TypeAlias = "bytes | bytearray | memoryview"
 
@@ -64,7 +65,7 @@ def frame_header(size: int, more: bool = False, command: bool = False) -> bytes:
 
 def encode_command(name: bytes, data: Buffer = b"") -> bytes:
     """Encode a command frame: the name (1-255 letters) prefixed by its length, then data."""
-    body = bytes((len(name),)) + name + bytes(data)
+    body = command_body(name, bytes(data))
     return frame_header(len(body), command=True) + body
 
 
