@@ -224,6 +224,8 @@ class ProtocolError(Exception):
     def __init__(self, reason: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        #: A command body (ERROR) to send the peer before closing, if any.
+        self.error_reply: bytes | None = None
 
     @property
     def event_value(self) -> int:

@@ -3,15 +3,38 @@
 A mechanism is a sans-IO state machine over handshake commands: the connection hands it
 each command body received and sends the command bodies it returns. When it reports
 ``done``, the connection switches to traffic and exposes ``peer_metadata``.
+
+Server mechanisms may ask a ZAP handler (RFC 27) before admitting a peer: they set
+``zap_request`` to the request frames and wait; the connection reports that to its
+driver, which later hands the handler's reply to :meth:`Mechanism.receive_zap_reply`.
+Mechanisms that encrypt traffic (CURVE) set ``encrypts`` and implement :meth:`seal` and
+:meth:`open`, which the connection applies to every frame once the handshake is done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from ..error import AuthenticationFailed, InvalidMetadata, ProtocolError, UnspecifiedProtocolError
-from ..zmtp.commands import SOCKET_TYPE_NAMES, compatible, decode_metadata
+from ..error import (
+    AuthenticationFailed,
+    InvalidMetadata,
+    ProtocolError,
+    UnspecifiedProtocolError,
+    ZapBadRequestId,
+    ZapBadVersion,
+    ZapError,
+    ZapInvalidMetadata,
+    ZapInvalidStatusCode,
+    ZapMalformedReply,
+)
+from ..zmtp.commands import SOCKET_TYPE_NAMES, command_body, compatible, decode_metadata
+
+#: The request id we put in every ZAP request: one request per connection at a time,
+#: so a constant serves (libzmq uses "1" too).
+ZAP_REQUEST_ID = b"1"
+ZAP_VERSION = b"1.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +49,23 @@ class HandshakeConfig:
     """Application metadata (``ZMQ_METADATA``) announced to the peer."""
     as_server: bool = False
     """Whether we take the server role (always False for NULL)."""
+    zap_domain: bytes = b""
+    """``ZMQ_ZAP_DOMAIN``: sent in ZAP requests; a NULL server asks ZAP only if set."""
+    zap_enforce_domain: bool = False
+    """``ZMQ_ZAP_ENFORCE_DOMAIN``: a missing ZAP handler refuses instead of admitting."""
+    zap_handler: bool = False
+    """Whether a ZAP handler was bound to ``inproc://zeromq.zap.01`` when the
+    connection started (libzmq decides the same way, once per handshake)."""
+    strict: bool = False
+    """``Context(strict=True)``: fail closed where libzmq would admit."""
+    plain_username: bytes = b""
+    plain_password: bytes = b""
+    curve_publickey: bytes = b""
+    """Our long-term CURVE public key, 32 raw octets."""
+    curve_secretkey: bytes = b""
+    """Our long-term CURVE secret key, 32 raw octets."""
+    curve_serverkey: bytes = b""
+    """The server's long-term public key (clients only), 32 raw octets."""
 
 
 class Mechanism:
@@ -33,12 +73,20 @@ class Mechanism:
 
     name: bytes = b""
     as_server: bool = False
+    #: True for mechanisms whose traffic goes through :meth:`seal` and :meth:`open`.
+    encrypts: ClassVar[bool] = False
 
-    def __init__(self, config: HandshakeConfig) -> None:
+    def __init__(self, config: HandshakeConfig, peer_address: str = "") -> None:
         self.config = config
+        self.peer_address = peer_address
         self.done = False
         #: Properties the peer announced, keyed by lower-cased name.
         self.peer_metadata: dict[str, bytes] = {}
+        #: Set when the mechanism waits for a ZAP handler; the connection takes it.
+        self.zap_request: list[bytes] | None = None
+        #: From a 200 ZAP reply: the User-Id and the properties to attach to messages.
+        self.user_id = b""
+        self.zap_properties: dict[str, bytes] = {}
 
     def start(self) -> list[bytes]:
         """Return the command bodies to send once both greetings are exchanged."""
@@ -49,6 +97,75 @@ class Mechanism:
 
         Raises:
             ProtocolError: the command is unexpected, malformed or refused.
+        """
+        raise NotImplementedError
+
+    # -- ZAP (RFC 27), server side ---------------------------------------------------------
+
+    def zap_required(self) -> bool:
+        """Whether this handshake must ask a ZAP handler (PLAIN and CURVE semantics).
+
+        Raises:
+            AuthenticationFailed: no handler is bound and the policy (strict mode or
+                ``zap_enforce_domain``) says to refuse rather than admit.
+        """
+        cfg = self.config
+        if cfg.zap_handler:
+            return True
+        if cfg.strict or cfg.zap_enforce_domain:
+            raise AuthenticationFailed("no ZAP handler to authenticate the peer", 500)
+        return False
+
+    def build_zap_request(self, credentials: list[bytes]) -> list[bytes]:
+        """Set ``zap_request`` to the RFC 27 request for ``credentials``; return it.
+
+        The leading empty delimiter is included: the driver sends it as is, like a
+        DEALER talking to the handler's REP or ROUTER.
+        """
+        cfg = self.config
+        self.zap_request = [b"", ZAP_VERSION, ZAP_REQUEST_ID, cfg.zap_domain,
+                            self.peer_address.encode(), cfg.routing_id, self.name,
+                            *credentials]
+        return self.zap_request
+
+    def receive_zap_reply(self, frames: list[bytes]) -> list[bytes]:
+        """Consume the handler's reply; return the command bodies to send.
+
+        Raises:
+            ZapError: the reply is malformed (the peer is refused, no ERROR is sent).
+            AuthenticationFailed: the handler refused; its ``error_reply`` holds the
+                ERROR command to send first, except for 300 (RFC 26: disconnect
+                silently on a temporary failure).
+        """
+        status, user_id, props = parse_zap_reply(frames)
+        if status != 200:
+            exc = AuthenticationFailed(f"ZAP handler refused the peer with {status}", status)
+            if status != 300:
+                exc.error_reply = command_body(b"ERROR", b"\x03" + str(status).encode())
+            raise exc
+        self.user_id = user_id
+        self.zap_properties = props
+        return self.zap_admitted()
+
+    def zap_admitted(self) -> list[bytes]:
+        """Go on with the handshake after a 200 reply; return the bodies to send."""
+        raise NotImplementedError
+
+    # -- traffic encryption ----------------------------------------------------------------
+
+    def seal(self, flags: int, payload: bytes) -> bytes:
+        """Return the command body (``MESSAGE``) carrying one frame with ``flags``.
+
+        ``flags`` is the frame's inner flags octet: 0x01 MORE, 0x02 COMMAND (libzmq puts
+        heartbeats and subscriptions in boxes with 0x02; RFC 26 leaves those bits 0).
+        """
+        raise NotImplementedError
+
+    def open(self, body: bytes) -> tuple[int, bytes]:
+        """Open a ``MESSAGE`` command body; return the inner flags and the payload.
+
+        Raises:
+            ProtocolError: the box is malformed, replayed or fails authentication.
         """
         raise NotImplementedError
 
@@ -68,6 +185,30 @@ class Mechanism:
         return props
 
 
+def parse_zap_reply(frames: list[bytes]) -> tuple[int, bytes, dict[str, bytes]]:
+    """Check a ZAP reply as libzmq does; return (status code, user id, properties).
+
+    Raises:
+        ZapError: the reply breaks RFC 27; the subclass says how.
+    """
+    if len(frames) != 7:
+        raise ZapMalformedReply(f"ZAP reply has {len(frames)} frames, not 7")
+    delimiter, version, request_id, status, _text, user_id, metadata = frames
+    if delimiter:
+        raise ZapError("ZAP reply does not start with an empty delimiter")
+    if version != ZAP_VERSION:
+        raise ZapBadVersion("ZAP reply version is not 1.0")
+    if request_id != ZAP_REQUEST_ID:
+        raise ZapBadRequestId("ZAP reply answers another request")
+    if status not in (b"200", b"300", b"400", b"500"):
+        raise ZapInvalidStatusCode("ZAP reply status is not 200, 300, 400 or 500")
+    try:
+        props = decode_metadata(metadata)
+    except ProtocolError as exc:
+        raise ZapInvalidMetadata(f"ZAP reply metadata: {exc.reason}") from None
+    return int(status), user_id, props
+
+
 def error_from_peer(data: bytes) -> ProtocolError:
     """Turn a peer's ERROR command into the exception that closes the connection.
 
@@ -83,4 +224,4 @@ def error_from_peer(data: bytes) -> ProtocolError:
     return UnspecifiedProtocolError(f"peer sent ERROR: {text}")
 
 
-__all__ = ["HandshakeConfig", "Mechanism", "error_from_peer"]
+__all__ = ["ZAP_REQUEST_ID", "HandshakeConfig", "Mechanism", "error_from_peer", "parse_zap_reply"]
