@@ -38,6 +38,7 @@ from .constants import (
     SocketType,
 )
 from .error import ZMQError
+from .utils import z85
 
 __all__ = [
     "OPTIONS",
@@ -480,10 +481,6 @@ def validate(spec: OptionSpec, value: object) -> int | bytes:
     return int(value)
 
 
-_Z85 = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
-_Z85_VALUE = {char: index for index, char in enumerate(_Z85)}
-
-
 def _curve_key(value: bytes) -> bytes:
     """Return a CURVE key as 32 raw bytes, given raw, as 40 Z85 characters, or NUL-ended.
 
@@ -496,18 +493,10 @@ def _curve_key(value: bytes) -> bytes:
         value = value[:40]
     if len(value) != 40:
         raise ZMQError(EINVAL)
-    key = bytearray()
-    for start in range(0, 40, 5):
-        number = 0
-        for char in value[start : start + 5]:
-            digit = _Z85_VALUE.get(char)
-            if digit is None:
-                raise ZMQError(EINVAL)
-            number = number * 85 + digit
-        if number > 0xFFFFFFFF:
-            raise ZMQError(EINVAL)
-        key += number.to_bytes(4, "big")
-    return bytes(key)
+    try:
+        return z85.decode(value)
+    except ValueError:
+        raise ZMQError(EINVAL) from None
 
 
 # RFC 37 "Metadata": property names are 1-255 of these characters.
