@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fuzz" / "corpus"
-TARGETS = ("fuzz_greeting", "fuzz_frames", "fuzz_null_handshake", "fuzz_metadata")
+TARGETS = ("fuzz_greeting", "fuzz_frames", "fuzz_null_handshake", "fuzz_metadata",
+           "fuzz_curve_handshake", "fuzz_plain_handshake")
 FILES = sorted(p for p in CORPUS.glob("*/*") if p.is_file())
 
 
