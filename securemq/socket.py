@@ -372,7 +372,7 @@ class Socket:
                 else:
                     ms = int((deadline - time.monotonic()) * 1000 + 0.999)
                     if ms <= 0:
-                        raise _AGAIN
+                        raise _AGAIN.with_traceback(None)
                 for fd, _ in poller.poll(ms):
                     engine = by_fd.get(fd)
                     if engine is not None:
@@ -400,7 +400,7 @@ class Socket:
             raise ContextTerminated()
         timeout = None if deadline is None else deadline - time.monotonic()
         if timeout is not None and timeout <= 0:
-            raise _AGAIN
+            raise _AGAIN.with_traceback(None)
         self._owner.direct = True  # we waited: the next send is latency-bound
         self._mailbox.wait(timeout)
         self._process()
@@ -653,6 +653,8 @@ class Socket:
             conflate=bool(o.conflate), linger=o.linger, sndbuf=o.sndbuf, rcvbuf=o.rcvbuf,
             tcp_keepalive=o.tcp_keepalive, ipv6=bool(o.ipv6), backlog=o.backlog,
             probe_router=bool(o.probe_router), metadata=dict(o.metadata),
+            heartbeat_ivl=o.heartbeat_ivl, heartbeat_ttl=o.heartbeat_ttl,
+            heartbeat_timeout=o.heartbeat_timeout,
         )
 
     def bind(self, addr: str) -> _EndpointContext:

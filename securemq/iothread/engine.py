@@ -78,6 +78,9 @@ class IOConfig:
     ipv6: bool = False
     backlog: int = 100
     probe_router: bool = False
+    heartbeat_ivl: int = 0
+    heartbeat_ttl: int = 0
+    heartbeat_timeout: int = -1
 
 
 class Owner:
@@ -123,7 +126,11 @@ class Engine:
         deadline = None
         if cfg.handshake_ivl > 0:
             deadline = time.monotonic() + cfg.handshake_ivl / 1000
-        self.conn = Connection(mechanism, cfg.maxmsgsize, deadline)
+        timeout = cfg.heartbeat_timeout if cfg.heartbeat_timeout >= 0 else cfg.heartbeat_ivl
+        self.conn = Connection(mechanism, cfg.maxmsgsize, deadline,
+                               heartbeat_ivl=cfg.heartbeat_ivl / 1000,
+                               heartbeat_timeout=timeout / 1000,
+                               heartbeat_ttl=cfg.heartbeat_ttl / 1000)
         self.out: Pipe | None = None
         self.inp: Pipe | None = None
         self.closed = False
@@ -161,18 +168,33 @@ class Engine:
         self.fd = self.sock.fileno()
         self.reactor.register(self.fd, _READ, self._on_io)
         self._flush_conn()
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        """Keep one reactor timer at the connection's next deadline (I/O thread)."""
         deadline = self.conn.get_timer()
-        if deadline is not None:
-            self._timer = self.reactor.call_later(deadline - time.monotonic(),
-                                                  self._on_timer)
+        timer = self._timer
+        if timer is not None:
+            if timer.when == deadline:
+                return
+            timer.cancel()
+            self._timer = None
+        if deadline is not None and not self.closed:
+            self._timer = self.reactor.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
+        if self.closed:
+            return
         for ev in self.conn.handle_timer(time.monotonic()):
             if isinstance(ev, ConnectionClosed):
-                # A deadline passed: libzmq counts that as a connection error (it
-                # reconnects), not as a protocol error.
+                # A deadline passed (handshake, heartbeat): libzmq counts that as a
+                # connection error, after which it reconnects, not a protocol error.
                 self.close(reason=ev.error.reason, err=errno.ETIMEDOUT)
+                return
+        if self.conn.has_output():
+            self._flush_conn()
+        self._arm_timer()
 
     def close(self, error: ProtocolError | None = None, reason: str = "", err: int = 0,
               local: bool = False) -> None:
@@ -318,6 +340,9 @@ class Engine:
         if gone is not None:
             self.close(reason=gone, err=self.close_errno)
             return
+        if self.conn.timers_pending:
+            self.conn.update_timers(time.monotonic())
+            self._arm_timer()
         if self.conn.has_output():
             self._flush_conn()
 
