@@ -21,6 +21,7 @@ from .constants import (
     EFSM,
     EHOSTUNREACH,
     EINTR,
+    EINVAL,
     EMSGSIZE,
     EMTHREAD,
     ENOCOMPATPROTO,
@@ -47,6 +48,7 @@ __all__ = [
     "MessageTooLarge",
     "NotDone",
     "ProtocolError",
+    "SocketTypeMismatch",
     "UnexpectedCommand",
     "UnspecifiedProtocolError",
     "ZMQBaseError",
@@ -304,6 +306,16 @@ class InvalidMetadata(ProtocolError):
     """The peer's metadata is malformed, or its Socket-Type cannot talk to ours."""
 
     code = ProtocolErrorCode.ZMTP_INVALID_METADATA
+
+
+class SocketTypeMismatch(InvalidMetadata):
+    """The peer's Socket-Type cannot talk to ours (or is missing).
+
+    libzmq reports this only with ``DISCONNECTED``, so ``event`` is 0.
+    """
+
+    event = 0
+    errno = EINVAL
 
 
 class ZapError(ProtocolError):

@@ -8,11 +8,13 @@ therefore: check every socket's events; if none is ready, wait on all descriptor
 
 from __future__ import annotations
 
+import errno
 import select as _select
 import time
 from typing import Any
 
 from . import constants as C
+from .error import ContextTerminated, ZMQError
 from .socket import Socket
 
 POLLIN, POLLOUT, POLLERR = int(C.POLLIN), int(C.POLLOUT), int(C.POLLERR)
@@ -85,8 +87,6 @@ class Poller:
             for entry in self.sockets:
                 sock, flags = entry
                 if isinstance(sock, Socket):
-                    if sock.closed:
-                        continue
                     fd = sock.fileno()
                     p.register(fd, _select.POLLIN)
                 else:
@@ -104,9 +104,12 @@ class Poller:
         fds: list[tuple[Any, int]] = []
         for sock, flags in self.sockets if entries is None else entries:
             if isinstance(sock, Socket):
+                # As zmq_poll: a closed socket is ENOTSOCK, a terminated context ETERM.
                 if sock.closed:
-                    continue
+                    raise ZMQError(errno.ENOTSOCK)
                 ev = sock._events(flags)
+                if sock._ctx_term:
+                    raise ContextTerminated()
                 if ev:
                     ready.append((sock, ev))
             else:

@@ -26,6 +26,7 @@ from .constants import EFSM
 from .error import Again, ContextTerminated, ZMQBindError, ZMQError
 from .frame import Frame
 from .iothread.engine import Engine, IOConfig, Listener, Owner, Session
+from .monitor import SocketMonitor
 from .options import OPTIONS_BY_NAME, Options
 from .patterns.base import Pattern
 from .patterns.pair import Pair
@@ -111,9 +112,9 @@ class Socket:
         self._inproc_peers: dict[str, list[Peer]] = {}
         self._last_endpoint = b""
         self._next_connect_id = b""
-        self._owner = Owner(self._mailbox.post, self._emit_from_io, context._count_session)
-        self._monitor: Any = None
-        self._monitor_events = 0
+        self._owner = Owner(self._mailbox.post, self._emit, context._count_session)
+        self._monitor: SocketMonitor | None = None
+        self._monitor_socket: Socket | None = None
         for opt, value in context._sockopts.items():
             try:
                 self.setsockopt(opt, value)
@@ -286,8 +287,6 @@ class Socket:
             elif kind == "term":
                 peer = cmd[1]
                 pattern.terminated(peer)
-            elif kind == "event":
-                self._emit(*cmd[1:])
             elif kind == "ctx_term":
                 self._ctx_term = True
 
@@ -373,7 +372,7 @@ class Socket:
                 else:
                     ms = int((deadline - time.monotonic()) * 1000 + 0.999)
                     if ms <= 0:
-                        raise _AGAIN
+                        raise _AGAIN.with_traceback(None)
                 for fd, _ in poller.poll(ms):
                     engine = by_fd.get(fd)
                     if engine is not None:
@@ -401,7 +400,7 @@ class Socket:
             raise ContextTerminated()
         timeout = None if deadline is None else deadline - time.monotonic()
         if timeout is not None and timeout <= 0:
-            raise _AGAIN
+            raise _AGAIN.with_traceback(None)
         self._owner.direct = True  # we waited: the next send is latency-bound
         self._mailbox.wait(timeout)
         self._process()
@@ -654,6 +653,8 @@ class Socket:
             conflate=bool(o.conflate), linger=o.linger, sndbuf=o.sndbuf, rcvbuf=o.rcvbuf,
             tcp_keepalive=o.tcp_keepalive, ipv6=bool(o.ipv6), backlog=o.backlog,
             probe_router=bool(o.probe_router), metadata=dict(o.metadata),
+            heartbeat_ivl=o.heartbeat_ivl, heartbeat_ttl=o.heartbeat_ttl,
+            heartbeat_timeout=o.heartbeat_timeout,
         )
 
     def bind(self, addr: str) -> _EndpointContext:
@@ -822,6 +823,10 @@ class Socket:
         for listener in self._listeners.values():
             if id(listener) not in seen:
                 seen.add(id(listener))
+                # CLOSED is reported here so that it precedes MONITOR_STOPPED, as in
+                # libzmq; the listener itself closes in the I/O thread.
+                listener.closed_reported = True
+                self._emit(C.EVENT_CLOSED, listener.fd, listener.endpoint)
                 listener.reactor.call_soon_threadsafe(listener.close, linger_ms)
         for sessions in self._sessions.values():
             for s in sessions:
@@ -830,7 +835,8 @@ class Socket:
         self._sessions.clear()
         self.context._socket_closed(self)
         if self._monitor is not None:
-            self._stop_monitor()
+            self._monitor.stop()
+            self._monitor = None
         self._mailbox.close()
 
     def __enter__(self) -> Socket:
@@ -851,20 +857,63 @@ class Socket:
         state = " closed" if self._closed else ""
         return f"<securemq.Socket({name}){state} at {id(self):#x}>"
 
-    # -- monitor hooks (full monitor sockets arrive with the monitor issue) ------------
+    # -- socket monitor ----------------------------------------------------------------
 
-    def _emit_from_io(self, event: int, value: int, endpoint: str) -> None:
-        """Called by the I/O thread: report a monitor event through the mailbox."""
-        if self._monitor_events & event:
-            self._mailbox.post(("event", event, value, endpoint))
+    def monitor(self, addr: str | bytes | None, events: int = C.EVENT_ALL) -> None:
+        """Publish this socket's events on a PAIR socket bound at ``addr`` (inproc).
+
+        ``addr`` None stops the monitor (the reader gets MONITOR_STOPPED). A new
+        monitor replaces the previous one.
+
+        Raises:
+            ZMQError: EPROTONOSUPPORT for an address that is not ``inproc://`` (as
+                libzmq), EADDRINUSE if it is taken, ENOTSOCK if closed.
+        """
+        self._check_usable()
+        if isinstance(addr, bytes):
+            addr = addr.decode()
+        if addr is not None and not addr.startswith("inproc://"):
+            raise ZMQError(errno.EPROTONOSUPPORT, "monitor endpoints must be inproc://")
+        if self._monitor is not None:
+            self._monitor.stop()
+            self._monitor = None
+        if addr is None:
+            return
+        pair = self.context.socket(C.PAIR)
+        try:
+            pair.bind(addr)
+        except ZMQError:
+            pair.close(linger=0)
+            raise
+        self._monitor = SocketMonitor(pair, int(events))
+
+    def get_monitor_socket(self, events: int | None = None,
+                           addr: str | None = None) -> Socket:
+        """Start monitoring and return a PAIR socket connected to receive the events.
+
+        Read them with :func:`securemq.utils.monitor.recv_monitor_message`. Calling
+        it again returns the same socket while it is open.
+        """
+        if self._monitor_socket is not None and not self._monitor_socket.closed:
+            return self._monitor_socket
+        if addr is None:
+            addr = f"inproc://monitor.s-{id(self):x}"
+        self.monitor(addr, C.EVENT_ALL if events is None else events)
+        reader = self.context.socket(C.PAIR)
+        reader.connect(addr)
+        self._monitor_socket = reader
+        return reader
+
+    def disable_monitor(self) -> None:
+        """Stop the monitor started by :meth:`get_monitor_socket` or :meth:`monitor`."""
+        self._monitor_socket = None
+        self.monitor(None, 0)
 
     def _emit(self, event: int, value: int, endpoint: str) -> None:
-        if self._monitor is not None and self._monitor_events & event:
-            self._monitor(event, value, endpoint)
-
-    def _stop_monitor(self) -> None:
-        self._monitor = None
-        self._monitor_events = 0
+        """Report a monitor event (any thread)."""
+        monitor = self._monitor
+        if monitor is not None:
+            monitor.emit(event, value, endpoint)
 
 
 class _EndpointContext:
@@ -947,29 +996,21 @@ def _bind_ipc(path: str, backlog: int) -> tuple[_socket.socket, str]:
     return sock, f"ipc://{path}"
 
 
-def _tcp_connector(e: ep.Endpoint, cfg: IOConfig) -> Callable[[], _socket.socket]:
-    def connect() -> _socket.socket:
+def _tcp_connector(e: ep.Endpoint, cfg: IOConfig) -> Callable[[], tuple[_socket.socket, int]]:
+    def connect() -> tuple[_socket.socket, int]:
         try:
             family, sockaddr = ep.resolve_tcp(e, bind=False, ipv6=cfg.ipv6)
         except ZMQError as exc:
             raise OSError(exc.errno, str(exc)) from None
         sock = _socket.socket(family, _socket.SOCK_STREAM)
         sock.setblocking(False)
-        err = sock.connect_ex(sockaddr)
-        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
-            sock.close()
-            raise OSError(err, os.strerror(err))
-        return sock
+        return sock, sock.connect_ex(sockaddr)
     return connect
 
 
-def _ipc_connector(path: str) -> Callable[[], _socket.socket]:
-    def connect() -> _socket.socket:
+def _ipc_connector(path: str) -> Callable[[], tuple[_socket.socket, int]]:
+    def connect() -> tuple[_socket.socket, int]:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.setblocking(False)
-        err = sock.connect_ex(_ipc_address(path))
-        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
-            sock.close()
-            raise OSError(err, os.strerror(err))
-        return sock
+        return sock, sock.connect_ex(_ipc_address(path))
     return connect

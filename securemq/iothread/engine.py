@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import random
 import socket
 import threading
@@ -77,6 +78,9 @@ class IOConfig:
     ipv6: bool = False
     backlog: int = 100
     probe_router: bool = False
+    heartbeat_ivl: int = 0
+    heartbeat_ttl: int = 0
+    heartbeat_timeout: int = -1
 
 
 class Owner:
@@ -122,11 +126,17 @@ class Engine:
         deadline = None
         if cfg.handshake_ivl > 0:
             deadline = time.monotonic() + cfg.handshake_ivl / 1000
-        self.conn = Connection(mechanism, cfg.maxmsgsize, deadline)
+        timeout = cfg.heartbeat_timeout if cfg.heartbeat_timeout >= 0 else cfg.heartbeat_ivl
+        self.conn = Connection(mechanism, cfg.maxmsgsize, deadline,
+                               heartbeat_ivl=cfg.heartbeat_ivl / 1000,
+                               heartbeat_timeout=timeout / 1000,
+                               heartbeat_ttl=cfg.heartbeat_ttl / 1000)
         self.out: Pipe | None = None
         self.inp: Pipe | None = None
         self.closed = False
         self.handshaked = False
+        self.close_errno = 0
+        self.local_close = False
         self.wlock = threading.Lock()
         # Re-entrant: the I/O thread may close the stream from inside its own read.
         self.rlock = threading.RLock()
@@ -158,22 +168,48 @@ class Engine:
         self.fd = self.sock.fileno()
         self.reactor.register(self.fd, _READ, self._on_io)
         self._flush_conn()
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        """Keep one reactor timer at the connection's next deadline (I/O thread)."""
         deadline = self.conn.get_timer()
-        if deadline is not None:
-            self._timer = self.reactor.call_later(deadline - time.monotonic(),
-                                                  self._on_timer)
+        timer = self._timer
+        if timer is not None:
+            if timer.when == deadline:
+                return
+            timer.cancel()
+            self._timer = None
+        if deadline is not None and not self.closed:
+            self._timer = self.reactor.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
-        for ev in self.conn.handle_timer(time.monotonic()):
-            if isinstance(ev, ConnectionClosed):
-                self.close(ev.error, timeout=True)
-
-    def close(self, error: ProtocolError | None = None, reason: str = "",
-              timeout: bool = False) -> None:
-        """Drop the connection and tell the session why (I/O thread)."""
         if self.closed:
             return
+        for ev in self.conn.handle_timer(time.monotonic()):
+            if isinstance(ev, ConnectionClosed):
+                # A deadline passed (handshake, heartbeat): libzmq counts that as a
+                # connection error, after which it reconnects, not a protocol error.
+                self.close(reason=ev.error.reason, err=errno.ETIMEDOUT)
+                return
+        if self.conn.has_output():
+            self._flush_conn()
+        self._arm_timer()
+
+    def close(self, error: ProtocolError | None = None, reason: str = "", err: int = 0,
+              local: bool = False) -> None:
+        """Drop the connection and tell the session why (I/O thread).
+
+        Args:
+            error: the peer broke the protocol (the session then ends, as in libzmq).
+            reason: otherwise, why the connection ends, for the log.
+            err: the errno of a connection error (reported if the handshake was not done).
+            local: closed by our own socket (close, linger): no monitor event.
+        """
+        if self.closed:
+            return
+        self.close_errno = err
+        self.local_close = local
         # Never close the stream under a direct write or read in another thread: its
         # descriptor could be reused by a new connection in the middle of the call.
         with self.wlock, self.rlock, self._elock:
@@ -190,7 +226,7 @@ class Engine:
             self.out.on_readable = _noop
         if self.inp is not None:
             self.inp.on_writable = _noop
-        self.session.engine_closed(self, error, timeout)
+        self.session.engine_closed(self, error)
 
     # -- readiness ---------------------------------------------------------------------
 
@@ -244,17 +280,20 @@ class Engine:
                     except (BlockingIOError, InterruptedError):
                         break
                     if not n:
+                        self.close_errno = errno.EPIPE
                         return [], "peer closed the connection"
                     events = conn.received_into(n)
                     view = conn.receive_buffer()
             else:
                 data = self.sock.recv(RECV_SIZE)
                 if not data:
+                    self.close_errno = errno.EPIPE
                     return [], "peer closed the connection"
                 events = conn.receive_data(data)
         except (BlockingIOError, InterruptedError):
             return [], None
         except OSError as exc:
+            self.close_errno = exc.errno or 0
             return [], str(exc) or "connection error"
         if len(events) == 1 and type(events[0]) is MessagesReceived:
             self._deliver(events[0].messages)
@@ -299,8 +338,11 @@ class Engine:
                 self.close(ev.error)
                 return
         if gone is not None:
-            self.close(reason=gone)
+            self.close(reason=gone, err=self.close_errno)
             return
+        if self.conn.timers_pending:
+            self.conn.update_timers(time.monotonic())
+            self._arm_timer()
         if self.conn.has_output():
             self._flush_conn()
 
@@ -389,7 +431,7 @@ class Engine:
             else:
                 self._pull(io=True)
         if self._finished:
-            self.close(reason="socket closed")
+            self.close(reason="socket closed", local=True)
 
     _finished = False
 
@@ -526,7 +568,7 @@ class Session:
     """
 
     def __init__(self, reactor: Reactor, owner: Owner, config: IOConfig, endpoint: str,
-                 connect: Callable[[], socket.socket] | None = None) -> None:
+                 connect: Callable[[], tuple[socket.socket, int]] | None = None) -> None:
         self.reactor = reactor
         self.owner = owner
         self.config = config
@@ -568,13 +610,21 @@ class Session:
         if self.closing and not self.lingering:
             return
         try:
-            sock = self._connect()
+            sock, err = self._connect()
         except OSError as exc:
-            self.owner.emit(Event.CONNECT_DELAYED, exc.errno or 0, self.endpoint)
+            log.debug("cannot connect to %s: %s", self.endpoint, exc)
             self._schedule_reconnect()
             return
-        self._pending = sock
-        self.reactor.register(sock.fileno(), _WRITE, self._on_connect_ready)
+        # The monitor events follow libzmq's: DELAYED for a connect in progress,
+        # CLOSED (with the descriptor) for a failed attempt, then RETRIED.
+        if err == 0:
+            self._connected(sock)
+        elif err in (errno.EINPROGRESS, errno.EAGAIN):
+            self.owner.emit(Event.CONNECT_DELAYED, err, self.endpoint)
+            self._pending = sock
+            self.reactor.register(sock.fileno(), _WRITE, self._on_connect_ready)
+        else:
+            self._connect_failed(sock, err)
 
     def _on_connect_ready(self, mask: int) -> None:
         sock = self._pending
@@ -583,10 +633,17 @@ class Session:
         self.reactor.unregister(sock.fileno())
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
-            sock.close()
-            self.owner.emit(Event.CONNECT_DELAYED, err, self.endpoint)
-            self._schedule_reconnect()
-            return
+            self._connect_failed(sock, err)
+        else:
+            self._connected(sock)
+
+    def _connect_failed(self, sock: socket.socket, err: int) -> None:
+        log.debug("connect to %s failed: %s", self.endpoint, os.strerror(err))
+        self.owner.emit(Event.CLOSED, sock.fileno(), self.endpoint)
+        sock.close()
+        self._schedule_reconnect()
+
+    def _connected(self, sock: socket.socket) -> None:
         self._reconnect_delay = self.config.reconnect_ivl
         self.owner.emit(Event.CONNECTED, sock.fileno(), self.endpoint)
         self.attach_engine(sock)
@@ -645,18 +702,23 @@ class Session:
         log.debug("ignoring %s command from %s", name.decode("ascii", "replace"),
                   self.endpoint)
 
-    def engine_closed(self, engine: Engine, error: ProtocolError | None,
-                      timeout: bool) -> None:
-        """An engine ended: reconnect, or end the session."""
+    def engine_closed(self, engine: Engine, error: ProtocolError | None) -> None:
+        """An engine ended: report it, then reconnect or end the session."""
         self.engine = None
-        if error is not None and not engine.handshaked:
-            self.owner.emit(error.event, error.code, self.endpoint)
-        elif engine.handshaked:
-            self.owner.emit(Event.DISCONNECTED, 0, self.endpoint)
+        if not engine.local_close:
+            # libzmq's sequence: the handshake failure (its detail, or the errno when
+            # there is none), then DISCONNECTED with the descriptor.
+            if error is not None:
+                if error.event:
+                    self.owner.emit(error.event, error.event_value, self.endpoint)
+            elif not engine.handshaked:
+                self.owner.emit(Event.HANDSHAKE_FAILED_NO_DETAIL, engine.close_errno,
+                                self.endpoint)
+            self.owner.emit(Event.DISCONNECTED, engine.fd, self.endpoint)
         if not self.active or (self.closing and (not self.lingering or engine.handshaked)):
             self._finish()
             return
-        if error is not None and not timeout:
+        if error is not None:
             # libzmq: a protocol error ends a connecting session for good.
             self._finish()
             return
@@ -689,7 +751,7 @@ class Session:
         engine = self.engine
         if engine is None or engine.closed or linger == 0 or not engine.handshaked:
             if engine is not None:
-                engine.close(reason="socket closed")
+                engine.close(reason="socket closed", local=True)
             else:
                 self._finish()
             return
@@ -707,7 +769,7 @@ class Session:
             self._pending.close()
             self._pending = None
         if self.engine is not None:
-            self.engine.close(reason="linger expired")
+            self.engine.close(reason="linger expired", local=True)
         else:
             self._finish()
 
@@ -756,6 +818,9 @@ class Listener:
         self.endpoint = endpoint
         self.sessions: set[Session] = set()
         self.closed = False
+        self.fd = sock.fileno()
+        #: Set when the socket has already reported CLOSED for us (on close).
+        self.closed_reported = False
 
     def start(self) -> None:
         """Start accepting (I/O thread)."""
@@ -785,7 +850,8 @@ class Listener:
             self.closed = True
             self.reactor.unregister(self.sock.fileno())
             self.sock.close()
-            self.owner.emit(Event.CLOSED, 0, self.endpoint)
+            if not self.closed_reported:
+                self.owner.emit(Event.CLOSED, self.fd, self.endpoint)
         if close_sessions:
             for s in list(self.sessions):
                 s.close(linger)

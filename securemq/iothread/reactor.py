@@ -183,8 +183,12 @@ class Reactor:
 
     def call_later(self, delay: float, fn: Callback) -> Timer:
         """Run ``fn`` in the I/O thread after ``delay`` seconds (I/O thread only)."""
-        t = Timer(time.monotonic() + delay, fn)
-        heapq.heappush(self._timers, (t.when, next(self._seq), t))
+        return self.call_at(time.monotonic() + delay, fn)
+
+    def call_at(self, when: float, fn: Callback) -> Timer:
+        """Run ``fn`` in the I/O thread at ``time.monotonic()`` ``when`` (I/O thread only)."""
+        t = Timer(when, fn)
+        heapq.heappush(self._timers, (when, next(self._seq), t))
         return t
 
     def stop(self, wait: bool = True) -> None:

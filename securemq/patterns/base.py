@@ -73,7 +73,7 @@ class FairQueue:
             elif pipe.sleep():
                 active.pop(i)
                 peer.in_active = False
-        raise _AGAIN
+        raise _AGAIN.with_traceback(None)
 
     def has_message(self) -> bool:
         """True if some peer has a message waiting (used for ``EVENTS``).
@@ -140,7 +140,7 @@ class LoadBalancer:
             if peer.out.wait_writable():
                 active.pop(i)
                 peer.out_active = False
-        raise _AGAIN
+        raise _AGAIN.with_traceback(None)
 
     def send(self, msg: Message) -> Peer:
         """Give ``msg`` to the next peer with room; return that peer.

@@ -34,16 +34,16 @@ class Pair(Pattern):
     def send(self, msg: Message) -> None:
         peer = self.peer
         if peer is None or peer.dead:
-            raise _AGAIN
+            raise _AGAIN.with_traceback(None)
         out = peer.out
         if out.full() and out.wait_writable():
-            raise _AGAIN
+            raise _AGAIN.with_traceback(None)
         out.write(msg)
 
     def recv(self) -> Message:
         peer = self.peer
         if peer is None:
-            raise _AGAIN
+            raise _AGAIN.with_traceback(None)
         pipe = peer.inp
         q = pipe.q
         while True:
@@ -55,9 +55,9 @@ class Pair(Pattern):
                 return msg
             if pipe.closed:
                 self.drained(peer)
-                raise _AGAIN
+                raise _AGAIN.with_traceback(None)
             if pipe.sleep():
-                raise _AGAIN
+                raise _AGAIN.with_traceback(None)
 
     def can_send(self) -> bool:
         peer = self.peer

@@ -212,7 +212,7 @@ class XPub(Pub):
 
     def recv(self) -> Message:
         if not self.pending:
-            raise _AGAIN
+            raise _AGAIN.with_traceback(None)
         return self.pending.popleft()
 
     def can_recv(self) -> bool:

@@ -125,7 +125,7 @@ class Router(Pattern):
         out = peer.out
         if out.full() and out.wait_writable():
             if mandatory:
-                raise _AGAIN
+                raise _AGAIN.with_traceback(None)
             return
         out.write(msg[1:])
 
@@ -137,7 +137,7 @@ class Router(Pattern):
         if peer is None or peer.dead:
             raise ZMQError(errno.EHOSTUNREACH)
         if peer.out.full() and peer.out.wait_writable():
-            raise _AGAIN
+            raise _AGAIN.with_traceback(None)
 
     def recv(self) -> Message:
         msg, peer = self.fq.recv()

@@ -19,8 +19,8 @@ from typing import ClassVar
 
 from ..error import (
     AuthenticationFailed,
-    InvalidMetadata,
     ProtocolError,
+    SocketTypeMismatch,
     UnspecifiedProtocolError,
     ZapBadRequestId,
     ZapBadVersion,
@@ -173,13 +173,14 @@ class Mechanism:
         """Decode the peer's metadata and validate its Socket-Type against ours.
 
         Raises:
-            InvalidMetadata: malformed metadata, or an incompatible or missing socket type.
+            InvalidMetadata: malformed metadata.
+            SocketTypeMismatch: an incompatible or missing socket type.
         """
         props = decode_metadata(data)
         theirs = props.get("socket-type")
         ours = SOCKET_TYPE_NAMES[self.config.socket_type]
         if theirs is None or not compatible(ours, theirs):
-            raise InvalidMetadata(
+            raise SocketTypeMismatch(
                 f"socket type {theirs!r} may not talk to {ours.decode()}",
             )
         return props

@@ -19,12 +19,25 @@ after what it waits for next:
 
 A protocol violation moves the connection to ``CLOSED`` and is reported as the last event
 (after any messages that arrived intact before it), never raised to the driver. Time is
-an argument: :meth:`get_timer` tells when :meth:`handle_timer` must be called.
+an argument: :meth:`get_timer` tells when :meth:`handle_timer` must be called, and
+:meth:`update_timers` starts the timers that input asked for (after the handshake, after
+a PING with a TTL).
+
+Heartbeats (RFC 37): with ``heartbeat_ivl`` we send a PING every interval; if nothing at
+all arrives within ``heartbeat_timeout`` of a PING, the connection is dead. A peer's
+PING may carry a TTL: if nothing arrives from it within that time, likewise. Any input
+counts as a sign of life, as in libzmq, so a busy connection never times out.
+
+Threads: the driver may encode messages in one thread while another decodes. The only
+output decoding produces (PONG) goes through a deque that :meth:`data_to_send` drains,
+so the two never interleave buffers in one list.
 """
 
 from __future__ import annotations
 
 import enum
+import struct
+from collections import deque
 from collections.abc import Sequence
 
 from ..error import MechanismMismatch, ProtocolError, UnexpectedCommand, UnspecifiedProtocolError
@@ -46,6 +59,8 @@ from .greeting import (
     check_signature_prefix,
     parse_greeting,
 )
+
+_U16 = struct.Struct(">H")
 
 #: Largest frame accepted before the handshake is done (metadata of a 255-octet routing
 #: id and generous application properties fit easily).
@@ -69,10 +84,15 @@ class Connection:
         maxmsgsize: largest message frame accepted in traffic, -1 for no limit.
         handshake_deadline: absolute time by which the handshake must be complete, or
             None for no limit (``handshake_ivl`` of 0).
+        heartbeat_ivl: seconds between our PINGs, 0 for none.
+        heartbeat_timeout: seconds to wait for any input after a PING (0: the interval).
+        heartbeat_ttl: seconds the peer should wait for input from us (sent in PING,
+            in tenths of a second; 0 for none).
     """
 
     def __init__(self, mechanism: Mechanism, maxmsgsize: int = -1,
-                 handshake_deadline: float | None = None) -> None:
+                 handshake_deadline: float | None = None, heartbeat_ivl: float = 0.0,
+                 heartbeat_timeout: float = 0.0, heartbeat_ttl: float = 0.0) -> None:
         self.mechanism = mechanism
         self.state = State.EXPECT_GREETING
         self.maxmsgsize = maxmsgsize
@@ -83,11 +103,29 @@ class Connection:
         self._decoder.commands_only = True
         self._out: list[Buffer] = [build_greeting(mechanism.name, mechanism.as_server)]
         self._deadline = handshake_deadline
+        # Commands produced while decoding (PONG, PING), appended by the reading
+        # thread and drained by the writing one.
+        self._control: deque[bytes] = deque()
+        self._hb_ivl = heartbeat_ivl
+        self._hb_timeout = heartbeat_timeout or heartbeat_ivl
+        self._ping_body = command_body(b"PING", _U16.pack(min(int(heartbeat_ttl * 10),
+                                                               0xFFFF)))
+        self._next_ping: float | None = None
+        self._pong_deadline: float | None = None
+        self._ttl_deadline: float | None = None
+        self._peer_ttl = 0.0
+        #: Input asked for a timer: the driver should call :meth:`update_timers`.
+        self.timers_pending = False
 
     # -- output ----------------------------------------------------------------------
 
     def data_to_send(self) -> list[Buffer]:
         """Take the buffers queued for the peer, in order; the caller writes them all."""
+        control = self._control
+        while control:
+            body = control.popleft()
+            self._out.append(frame_header(len(body), command=True))
+            self._out.append(body)
         out = self._out
         self._out = []
         return out
@@ -102,7 +140,7 @@ class Connection:
 
     def has_output(self) -> bool:
         """True when :meth:`data_to_send` has something."""
-        return bool(self._out)
+        return bool(self._out) or bool(self._control)
 
     def send_messages(self, messages: Sequence[Sequence[Buffer]]) -> int:
         """Queue messages for the peer; return the number of octets queued.
@@ -123,15 +161,46 @@ class Connection:
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None."""
-        if self.state in (State.EXPECT_GREETING, State.EXPECT_HANDSHAKE):
-            return self._deadline
-        return None
+        if self.state is State.TRAFFIC:
+            times = [t for t in (self._next_ping, self._pong_deadline, self._ttl_deadline)
+                     if t is not None]
+            return min(times) if times else None
+        if self.state is State.CLOSED:
+            return None
+        return self._deadline
+
+    def update_timers(self, now: float) -> None:
+        """Start the timers that input asked for; call after events other than messages."""
+        if not self.timers_pending:
+            return
+        self.timers_pending = False
+        if self._hb_ivl and self._next_ping is None:
+            self._next_ping = now + self._hb_ivl
+        if self._peer_ttl and self._ttl_deadline is None:
+            self._ttl_deadline = now + self._peer_ttl
+        self._peer_ttl = 0.0
 
     def handle_timer(self, now: float) -> list[Event]:
-        """Let time pass; a handshake not done by its deadline closes the connection."""
-        deadline = self.get_timer()
-        if deadline is not None and now >= deadline:
-            return self._fail(UnspecifiedProtocolError("handshake timed out"), [])
+        """Let time pass: send a due PING, or close a connection whose time is up.
+
+        A close is reported as a :class:`ConnectionClosed` event; the driver treats it
+        as a lost connection (libzmq reconnects), not as a protocol error.
+        """
+        if self.state is not State.TRAFFIC:
+            if self._deadline is not None and now >= self._deadline and \
+                    self.state is not State.CLOSED:
+                return self._fail(UnspecifiedProtocolError("handshake timed out"), [])
+            return []
+        if self._pong_deadline is not None and now >= self._pong_deadline:
+            return self._fail(UnspecifiedProtocolError("no input since our PING"), [])
+        if self._ttl_deadline is not None and now >= self._ttl_deadline:
+            return self._fail(UnspecifiedProtocolError("the peer's heartbeat TTL expired"),
+                              [])
+        if self._next_ping is not None and now >= self._next_ping:
+            self._control.append(self._ping_body)
+            if self._pong_deadline is None:
+                self._pong_deadline = now + self._hb_timeout
+            self._next_ping = now + self._hb_ivl
         return []
 
     # -- input -----------------------------------------------------------------------
@@ -149,6 +218,7 @@ class Connection:
 
     def received_into(self, n: int) -> list[Event]:
         """Consume ``n`` octets written into :meth:`receive_buffer`'s buffer."""
+        self._pong_deadline = self._ttl_deadline = None  # a sign of life
         try:
             messages = self._decoder.large_filled(n)
         except ProtocolError as exc:
@@ -162,6 +232,7 @@ class Connection:
         """Consume bytes from the peer; return what happened, in order."""
         if self.state is State.TRAFFIC and self.mechanism.done:
             # Fast path: a chunk of traffic with no command in it yields one event.
+            self._pong_deadline = self._ttl_deadline = None  # a sign of life
             decoder = self._decoder
             try:
                 messages = decoder.feed(data)
@@ -240,12 +311,16 @@ class Connection:
         assert self.peer_greeting is not None
         minor = self.peer_greeting.minor if self.peer_greeting.major == 3 else VERSION_MINOR
         events.append(HandshakeComplete(self.peer_metadata, minor))
+        self.timers_pending = bool(self._hb_ivl)
 
     def _traffic_command(self, name: bytes, data: bytes, events: list[Event]) -> None:
         if name == b"PING":
-            _, context = parse_ping(data)
+            ttl, context = parse_ping(data)
             # RFC 37: a PING SHALL be answered with a PONG echoing the context.
-            self.send_command(b"PONG", context)
+            self._control.append(command_body(b"PONG", context))
+            if ttl and self._ttl_deadline is None:
+                self._peer_ttl = ttl / 10
+                self.timers_pending = True
             events.append(CommandReceived(name, data))
         elif name == b"ERROR":
             raise error_from_peer(data)

@@ -1,0 +1,42 @@
+"""Reading socket monitor events, with pyzmq's ``zmq.utils.monitor`` functions."""
+
+from __future__ import annotations
+
+import struct
+from typing import TypedDict
+
+from ..constants import Event
+
+_HEADER = struct.Struct("=Hi")
+
+
+class MonitorMessage(TypedDict):
+    """One monitor event, as pyzmq's ``recv_monitor_message`` returns it."""
+
+    event: int
+    """The event (an :class:`~securemq.constants.Event`)."""
+    value: int
+    """Its value: a descriptor, errno, ZAP status, protocol error code or interval."""
+    endpoint: bytes
+    """The endpoint it concerns (empty for MONITOR_STOPPED)."""
+
+
+def parse_monitor_message(msg: list[bytes]) -> MonitorMessage:
+    """Decode a two-frame monitor message.
+
+    Raises:
+        RuntimeError: the message is not a monitor event (pyzmq raises the same).
+    """
+    if len(msg) != 2 or len(msg[0]) != 6:
+        raise RuntimeError(f"Invalid event message format: {msg!r}")
+    event, value = _HEADER.unpack(msg[0])
+    return {"event": Event(event), "value": value, "endpoint": bytes(msg[1])}
+
+
+def recv_monitor_message(socket: object, flags: int = 0) -> MonitorMessage:
+    """Receive one event from a monitor socket (see ``Socket.get_monitor_socket``)."""
+    msg = socket.recv_multipart(flags)  # type: ignore[attr-defined]
+    return parse_monitor_message(msg)
+
+
+__all__ = ["MonitorMessage", "parse_monitor_message", "recv_monitor_message"]
