@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TARGETS = ("fuzz_greeting", "fuzz_frames", "fuzz_null_handshake", "fuzz_metadata")
+TARGETS = ("fuzz_greeting", "fuzz_frames", "fuzz_null_handshake", "fuzz_metadata",
+           "fuzz_plain_handshake", "fuzz_curve_handshake")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,8 @@ from securemq.zmtp.commands import encode_metadata
 from securemq.zmtp.frames import encode_command, frame_header
 from securemq.zmtp.greeting import build_greeting
 
+from . import fuzz_curve_handshake, fuzz_plain_handshake
+
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 # libzmq 4.3.5 on the wire (signature padding = routing id size + 1).
@@ -125,6 +127,8 @@ SEEDS = {
     "fuzz_null_handshake": _handshake,
     "fuzz_greeting": _greeting,
     "fuzz_metadata": _metadata,
+    "fuzz_plain_handshake": fuzz_plain_handshake.seeds,
+    "fuzz_curve_handshake": fuzz_curve_handshake.seeds,
 }
 
 

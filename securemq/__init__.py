@@ -23,6 +23,8 @@ from .error import (
 )
 from .frame import Frame, Message
 from .poll import Poller, select
+from .proxy import device, proxy, proxy_steerable
+from .security.keys import curve_keypair, curve_public
 from .socket import Socket
 
 __version__ = "0.1.0"
@@ -43,6 +45,7 @@ def pyzmq_version_info() -> tuple[int, ...]:
 __all__ = [  # noqa: PLE0604
     "Again", "Context", "ContextTerminated", "Frame", "InterruptedSystemCall", "Message",
     "NotDone", "Poller", "Socket", "ZMQBaseError", "ZMQBindError", "ZMQError",
-    "ZMQVersionError", "constants", "has", "pyzmq_version", "pyzmq_version_info",
-    "select", "strerror", "zmq_version", "zmq_version_info", *constants.__all__,
+    "ZMQVersionError", "constants", "curve_keypair", "curve_public", "device", "has",
+    "proxy", "proxy_steerable", "pyzmq_version", "pyzmq_version_info", "select",
+    "strerror", "zmq_version", "zmq_version_info", *constants.__all__,
 ]
