@@ -15,6 +15,7 @@ from securemq.zmtp.events import (
     Event,
     HandshakeComplete,
     MessagesReceived,
+    ZapRequested,
 )
 
 #: What a FrameDecoder may allocate ahead of the octets that arrived (0 if nothing).
@@ -57,15 +58,17 @@ def flat(events: list[Event]) -> list[tuple[Any, ...]]:
             result.append(("ready", ev.metadata, ev.peer_minor))
         elif isinstance(ev, CommandReceived):
             result.append(("cmd", ev.name, ev.data))
+        elif isinstance(ev, ZapRequested):
+            result.append(("zap", ev.frames))
         else:
             result.append(("closed", type(ev.error), ev.error.code))
     return result
 
 
 def check_events(events: list[Event], conn: Connection, in_traffic: bool = False) -> None:
-    """The connection invariant: only the four event types; at most one handshake, and
-    no message or command before it; at most one close, always last, carrying a
-    ProtocolError; CLOSED state if and only if closed.
+    """The connection invariant: only the five event types; at most one handshake, and
+    no message or command before it (a ZAP request only before it); at most one close,
+    always last, carrying a ProtocolError; CLOSED state if and only if closed.
 
     ``in_traffic`` says whether the handshake was complete before these events.
     """
@@ -78,6 +81,8 @@ def check_events(events: list[Event], conn: Connection, in_traffic: bool = False
         elif isinstance(ev, HandshakeComplete):
             assert not in_traffic, "second HandshakeComplete"
             in_traffic = True
+        elif isinstance(ev, ZapRequested):
+            assert not in_traffic, "ZAP request after the handshake"
         else:
             assert isinstance(ev, (MessagesReceived, CommandReceived)), ev
             assert in_traffic, "traffic before the handshake completed"

@@ -8,27 +8,36 @@ its greeting, greeting and first command (HELLO to a server, WELCOME to a client
 whole handshake (to fuzz traffic). The ZAP octet says how a server's ZAP handler behaves
 (bits 0x03): none bound, bound but silent, or answering at once; the status it answers
 (bits 0x0C: 200, 300, 400, 500), whether the reply is malformed (0x10), and strict mode
-(0x20). "At once" means inside the HELLO's ``receive_command``, as libzmq does when the
-reply is already there, so that the outcome cannot depend on how the input is split.
+(0x20). The driver takes the request from the :class:`ZapRequested` event and hands the
+reply to :meth:`Connection.zap_reply`, as the engine does. "At once" means right after
+the octets of the frame that carried the HELLO (the first frame after the 64-octet
+greeting: only it can raise the request), before any later octet: the stream is cut
+there whatever the split plan, so that the outcome cannot depend on how it is split.
 
-Invariant: ``receive_data`` never raises; the events obey :func:`check_events`; a closed
-connection stays closed and silent; any split gives the same events and output, also
-through the engine's zero-copy path; buffers stay bounded; a server admits a client only
-after a well-formed 200 ZAP reply; a silent handler leaves the request pending with the
-RFC 27 frames; no close reason contains the password.
+Invariant: ``receive_data`` never raises; the events obey :func:`check_events`, with at
+most one :class:`ZapRequested`, from a server with a handler, before any handshake or
+close, carrying the RFC 27 frames (the mechanism keeps no copy); a closed connection stays
+closed and silent, also to a late ZAP reply; any split gives the same events and output,
+also through the engine's zero-copy path; buffers stay bounded; a server admits a client
+only after a well-formed 200 ZAP reply, with the handler's User-Id and properties in the
+peer metadata; a reply sends exactly WELCOME (200), ERROR with the status (400, 500) or
+nothing (300, malformed); a silent handler leaves the handshake waiting; no close reason
+contains the password.
 """
 
 from __future__ import annotations
 
 import struct
 
+from securemq.error import AuthenticationFailed, ZapBadVersion
 from securemq.security.base import ZAP_REQUEST_ID, HandshakeConfig
 from securemq.security.plain import PlainMechanism
+from securemq.security.plain import State as PlainState
 from securemq.zmtp.commands import encode_metadata
 from securemq.zmtp.connection import Connection, State
-from securemq.zmtp.events import ConnectionClosed, HandshakeComplete
+from securemq.zmtp.events import ConnectionClosed, Event, HandshakeComplete, ZapRequested
 from securemq.zmtp.frames import encode_command
-from securemq.zmtp.greeting import build_greeting
+from securemq.zmtp.greeting import GREETING_SIZE, build_greeting
 
 from ._common import buffered, check_events, feed_all, flat, run_main
 
@@ -42,24 +51,10 @@ SECRET = b"s3cr3t-Pw"
 _PEER_HELLO = encode_command(b"HELLO", bytes((len(_USER),)) + _USER
                              + bytes((len(SECRET),)) + SECRET)
 _WELCOME = encode_command(b"WELCOME")
+_ADDRESS = "192.0.2.1"
 
 # ZAP octet modes.
 NO_HANDLER, SILENT, ANSWERS = 0, 1, 2
-
-
-class _AnsweringPlain(PlainMechanism):
-    """A PLAIN server whose ZAP handler has answered before the HELLO is processed."""
-
-    def __init__(self, config: HandshakeConfig, reply: list[bytes]) -> None:
-        super().__init__(config, "192.0.2.1")
-        self._reply = reply
-
-    def receive_command(self, name: bytes, data: bytes) -> list[bytes]:
-        bodies = super().receive_command(name, data)
-        if self.zap_request is not None:
-            self.zap_request = None  # the engine takes it
-            bodies += self.receive_zap_reply(self._reply)
-        return bodies
 
 
 def _zap_reply(zap: int) -> tuple[list[bytes], bool]:
@@ -75,12 +70,80 @@ def _mechanism(socket_type: int, client: bool, zap: int) -> PlainMechanism:
     if client:
         return PlainMechanism(HandshakeConfig(socket_type, b"id", plain_username=_USER,
                                               plain_password=SECRET))
-    mode = zap & 3
     config = HandshakeConfig(socket_type, b"id", as_server=True, zap_domain=b"fuzz",
-                             zap_handler=mode != NO_HANDLER, strict=bool(zap & 0x20))
-    if mode >= ANSWERS:
-        return _AnsweringPlain(config, _zap_reply(zap)[0])
-    return PlainMechanism(config, "192.0.2.1")
+                             zap_handler=zap & 3 != NO_HANDLER, strict=bool(zap & 0x20))
+    return PlainMechanism(config, _ADDRESS)
+
+
+def _hello_end(stream: bytes) -> int:
+    """Where the first frame after the greeting ends (the stream's end if it runs past):
+    the only frame whose arrival can raise a ZAP request."""
+    pos = GREETING_SIZE
+    if len(stream) < pos + 2:
+        return len(stream)
+    if stream[pos] & 0x02:  # long frame: 8-octet size
+        if len(stream) < pos + 9:
+            return len(stream)
+        end = pos + 9 + int.from_bytes(stream[pos + 1:pos + 9], "big")
+    else:
+        end = pos + 2 + stream[pos + 1]
+    return min(end, len(stream))
+
+
+def _out(conn: Connection) -> bytes:
+    return b"".join(bytes(b) for b in conn.data_to_send())
+
+
+def _answer(conn: Connection, zap: int) -> tuple[list[Event], bytes]:
+    """Hand ``conn`` the handler's reply; check and return its events and output."""
+    reply, admits = _zap_reply(zap)
+    waiting = conn.state is State.EXPECT_HANDSHAKE
+    events = conn.zap_reply(reply)
+    wire = _out(conn)
+    if not waiting:  # closed meanwhile: the late reply changes nothing
+        assert events == [] and wire == b"", (events, wire)
+        return events, wire
+    status = reply[3]
+    if admits:
+        assert events == [] and wire == _WELCOME, (events, wire)
+        return events, wire
+    assert len(events) == 1 and isinstance(events[0], ConnectionClosed), events
+    error = events[0].error
+    if zap & 0x10:
+        assert type(error) is ZapBadVersion, error
+        assert wire == b"", wire
+    else:
+        assert type(error) is AuthenticationFailed and error.status_code == int(status)
+        # RFC 27: the client learns a 400 or 500; a 300 closes silently.
+        assert wire == (b"" if status == b"300" else encode_command(b"ERROR", b"\x03" + status))
+    return events, wire
+
+
+def _check_zap(events: list[Event], client: bool, zap: int) -> list[Event]:
+    """Check the ZapRequested events; return the others, for :func:`check_events`."""
+    rest: list[Event] = []
+    requests = 0
+    for ev in events:
+        if not isinstance(ev, ZapRequested):
+            rest.append(ev)
+            continue
+        requests += 1
+        assert not client and zap & 3 != NO_HANDLER, "ZAP request without a handler"
+        assert not any(isinstance(e, (HandshakeComplete, ConnectionClosed)) for e in rest)
+        frames = ev.frames
+        assert len(frames) == 9, frames
+        assert frames[:7] == [b"", b"1.0", ZAP_REQUEST_ID, b"fuzz", _ADDRESS.encode(), b"id",
+                              b"PLAIN"], frames
+    assert requests <= 1
+    return rest
+
+
+def _flat(events: list[Event]) -> list[tuple[object, ...]]:
+    """:func:`flat`, knowing ZapRequested too."""
+    result: list[tuple[object, ...]] = []
+    for ev in events:
+        result += [("zap", *ev.frames)] if isinstance(ev, ZapRequested) else flat([ev])
+    return result
 
 
 def _run(stream: bytes, plan: int, socket_type: int, maxmsgsize: int, client: bool,
@@ -88,39 +151,62 @@ def _run(stream: bytes, plan: int, socket_type: int, maxmsgsize: int, client: bo
     conn = Connection(_mechanism(socket_type, client, zap), maxmsgsize, 5.0)
     sent = b""
     if client:
-        sent = b"".join(bytes(b) for b in conn.data_to_send())
+        sent = _out(conn)
     fed = 0
 
     def bounded() -> None:
         assert buffered(conn._decoder) <= fed and len(conn._greeting_buf) < 64
 
-    events = []
-    for piece in (stream[i:i + 4096] for i in range(0, len(stream), 4096)):
-        fed += len(piece)
-        events += feed_all(conn, piece, plan, bounded, zero_copy)
-    check_events(events, conn)
+    def feed(segment: bytes) -> list[Event]:
+        nonlocal fed
+        got: list[Event] = []
+        for piece in (segment[i:i + 4096] for i in range(0, len(segment), 4096)):
+            fed += len(piece)
+            got += feed_all(conn, piece, plan, bounded, zero_copy)
+        return got
+
+    # The handler answers at once: after the frame that carried the HELLO, before the
+    # next octet. Cutting the stream there keeps every split plan equivalent.
+    cut = _hello_end(stream)
+    events = feed(stream[:cut])
+    requested = any(isinstance(e, ZapRequested) for e in events)
+    if requested and zap & 3 >= ANSWERS:
+        sent += _out(conn)
+        answered, wire = _answer(conn, zap)
+        events += answered
+        sent += wire
+    later = feed(stream[cut:])
+    assert not any(isinstance(e, ZapRequested) for e in later), "ZAP request after the HELLO"
+    events += later
+    check_events(_check_zap(events, client, zap), conn)
     mech = conn.mechanism
+    assert isinstance(mech, PlainMechanism)
+    assert mech.zap_request is None, "the Connection leaves the request (and password)"
     if any(isinstance(e, HandshakeComplete) for e in events):
         assert conn.peer_metadata.get("socket-type") is not None
         if not client:
-            # Only a well-formed 200 reply admits a PLAIN client.
-            assert zap & 3 >= ANSWERS and _zap_reply(zap)[1], zap
+            # Only a well-formed 200 reply admits a PLAIN client, and what the handler
+            # said about it is part of its metadata.
+            assert requested and zap & 3 >= ANSWERS and _zap_reply(zap)[1], zap
             assert mech.user_id == b"user"
-    if not client and zap & 3 == SILENT and mech.zap_request is not None:
-        request = mech.zap_request
-        assert len(request) == 9 and request[:4] == [b"", b"1.0", ZAP_REQUEST_ID, b"fuzz"]
-        assert request[6] == b"PLAIN"
-    sent += b"".join(bytes(b) for b in conn.data_to_send())
+            assert conn.peer_metadata["user-id"] == b"user"
+            assert conn.peer_metadata["x-who"] == b"fuzz"
+    if requested and zap & 3 == SILENT and conn.state is not State.CLOSED:
+        # Nobody answers: the handshake waits for the reply.
+        assert conn.state is State.EXPECT_HANDSHAKE
+        assert mech.state is PlainState.EXPECT_ZAP_REPLY
+    sent += _out(conn)
     if conn.state is State.CLOSED:
         assert conn.receive_data(stream[:64] + b"\x00\x01x") == []
         assert conn.handle_timer(1e9) == []
+        assert conn.zap_reply(_zap_reply(0)[0]) == []
         assert conn.data_to_send() == []
     else:
         check_events(conn.handle_timer(5.0), conn, in_traffic=conn.state is State.TRAFFIC)
-    return flat(events) + _reasons(events), sent
+    return _flat(events) + _reasons(events), sent
 
 
-def _reasons(events: list[object]) -> list[tuple[object, ...]]:
+def _reasons(events: list[Event]) -> list[tuple[object, ...]]:
     return [("reason", e.error.reason, type(e.error).__name__) for e in events
             if isinstance(e, ConnectionClosed)]
 
@@ -148,7 +234,7 @@ def TestOneInput(data: bytes) -> None:
     assert zero_copy == reference, "receive_buffer/received_into changed the result"
     if SECRET not in rest:
         for _, reason, _ in (r for r in reference[0] if r[0] == "reason"):
-            assert SECRET.decode() not in reason, "password in a close reason"
+            assert SECRET.decode() not in str(reason), "password in a close reason"
 
 
 # -- seeds -------------------------------------------------------------------------------------
@@ -168,7 +254,7 @@ def seeds() -> dict[str, bytes]:
     small maxmsgsize), split plan, ZAP (0x03 mode, 0x0C status, 0x10 malformed, 0x20
     strict).
     """
-    pull, push = 0x04, 0x05  # our PULL (peer PUSH), our PUSH (peer PULL)
+    pull, push = 0x05, 0x04  # _PAIRS[5]: our PULL (peer PUSH); _PAIRS[4]: the reverse
     client_greeting = build_greeting(b"PLAIN", False)
     server_greeting = build_greeting(b"PLAIN", True)
     answers = {200: ANSWERS, 300: ANSWERS | 0x04, 400: ANSWERS | 0x08, 500: ANSWERS | 0x0C}
@@ -199,6 +285,13 @@ def seeds() -> dict[str, bytes]:
         + encode_command(b"PING", b"\x00\x0actx") + message,
         "libzmq-server-session": bytes((0x10 | push, 0, 0)) + server_greeting
         + encode_command(b"WELCOME") + LIBZMQ_READY_PULL + message,
+        # libzmq 4.3.5's PLAIN server greets with as-server 0, like a client.
+        "libzmq-server-as-server-0": bytes((0x10 | push, 2, 0)) + client_greeting
+        + encode_command(b"WELCOME") + LIBZMQ_READY_PULL + message,
+        # A HELLO in a long frame: the stream is cut after its 8-octet size too.
+        "hello-long-frame": bytes((pull, 1, answers[200])) + client_greeting + b"\x06"
+        + struct.pack(">Q", len(LIBZMQ_HELLO) - 2) + LIBZMQ_HELLO[2:]
+        + LIBZMQ_INITIATE_PUSH + message,
         "libzmq-error-400": bytes((0x10 | push, 0, 0)) + server_greeting
         + LIBZMQ_PLAIN_ERROR_400,
         "error-400": bytes((0x10 | push, 0, 0)) + server_greeting

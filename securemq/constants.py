@@ -22,6 +22,7 @@ import errno as _errno
 import socket as _socket
 import sys as _sys
 from enum import IntEnum, IntFlag
+from importlib.util import find_spec as _find_spec
 
 HAUSNUMERO = 156384712
 """Base of libzmq's private errno range: errors the OS does not define are offsets from it."""
@@ -410,8 +411,8 @@ def zmq_version_info() -> tuple[int, int, int]:
 
 _CAPABILITIES: dict[str, bool] = {
     "ipc": hasattr(_socket, "AF_UNIX"),
-    # CURVE arrives with the security issue; until then we must not claim it.
-    "curve": False,
+    # CURVE needs PyNaCl, a dependency; a build without it must not claim CURVE.
+    "curve": _find_spec("nacl") is not None,
     "pgm": False,
     "tipc": False,
     "norm": False,

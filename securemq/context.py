@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from . import constants as C
 from .error import ZMQError
 from .iothread.reactor import Reactor
+from .iothread.zap import ZapClient
 from .options import OPTIONS_BY_NAME
 from .pipe import ConflatePipe, Peer, Pipe, make_pipe
 from .socket import Socket
@@ -44,7 +45,8 @@ class Context:
     _instance_lock: ClassVar[threading.Lock] = threading.Lock()
     _instance_pid: ClassVar[int | None] = None
 
-    def __init__(self, io_threads: int = 1, **kwargs: Any) -> None:
+    def __init__(self, io_threads: int = 1, strict: bool | None = None,
+                 **kwargs: Any) -> None:
         if isinstance(io_threads, Context):
             raise ZMQError(errno.ENOTSUP, "shadow contexts are not supported")
         if not isinstance(io_threads, int) or io_threads < 0:
@@ -65,6 +67,11 @@ class Context:
         self._ipv6 = 0
         self._blocky = 1
         self._max_msgsz = (1 << 31) - 1
+        #: Strict mode fails closed where libzmq admits (docs/security.md).
+        self.strict = bool(strict) if strict is not None else \
+            os.environ.get("SECUREMQ_STRICT", "") not in ("", "0")
+        self._internal: set[Socket] = set()
+        self._zap_clients: dict[Reactor, ZapClient] = {}
         for name, value in kwargs.items():
             setattr(self, name, value)
 
@@ -86,7 +93,7 @@ class Context:
         return self._closed
 
     def socket(self, socket_type: int, socket_class: type[Socket] | None = None,
-               **kwargs: Any) -> Socket:
+               _internal: bool = False, **kwargs: Any) -> Socket:
         """Create a socket of ``socket_type`` (``zmq.PUSH``, ...).
 
         Raises:
@@ -100,6 +107,8 @@ class Context:
                 raise ZMQError(errno.EMFILE)
             sock = (socket_class or Socket)(self, int(socket_type))
             self._sockets.add(sock)
+            if _internal:
+                self._internal.add(sock)
         for name, value in kwargs.items():
             setattr(sock, name, value)
         return sock
@@ -107,7 +116,23 @@ class Context:
     def _socket_closed(self, sock: Socket) -> None:
         with self._cond:
             self._sockets.discard(sock)
+            self._internal.discard(sock)
             self._cond.notify_all()
+
+    # -- ZAP -----------------------------------------------------------------------------
+
+    def _zap_handler_bound(self) -> bool:
+        """Whether a ZAP handler is bound at ``inproc://zeromq.zap.01`` now."""
+        return "zeromq.zap.01" in self._inproc
+
+    def _zap_client(self, reactor: Reactor) -> ZapClient | None:
+        """The ZAP client of ``reactor``'s I/O thread, made on first use (I/O thread)."""
+        client = self._zap_clients.get(reactor)
+        if client is None or client.closed:
+            if self._terminated or not self._zap_handler_bound():
+                return None
+            client = self._zap_clients[reactor] = ZapClient(self, reactor)
+        return client
 
     def _count_session(self, delta: int) -> None:
         with self._cond:
@@ -128,6 +153,8 @@ class Context:
                 s._mailbox.post(("ctx_term",))
             except OSError:
                 pass
+        for client in list(self._zap_clients.values()):
+            client.reactor.call_soon_threadsafe(client.close)
         with self._cond:
             while self._sockets:
                 self._cond.wait()
@@ -141,7 +168,7 @@ class Context:
     def destroy(self, linger: int | None = None) -> None:
         """Close every socket (with ``linger`` if given), then :meth:`term`."""
         with self._lock:
-            sockets = list(self._sockets)
+            sockets = [s for s in self._sockets if s not in self._internal]
         for s in sockets:
             s.close(linger=linger)
         self.term()

@@ -18,6 +18,7 @@ from typing import ClassVar, TypeVar, cast
 from .constants import (
     EACCES,
     EAGAIN,
+    EFAULT,
     EFSM,
     EHOSTUNREACH,
     EINTR,
@@ -58,6 +59,7 @@ __all__ = [
     "ZapBadRequestId",
     "ZapBadVersion",
     "ZapError",
+    "ZapHandlerMissing",
     "ZapInvalidMetadata",
     "ZapInvalidStatusCode",
     "ZapMalformedReply",
@@ -316,6 +318,22 @@ class SocketTypeMismatch(InvalidMetadata):
 
     event = 0
     errno = EINVAL
+
+
+class ZapHandlerMissing(ProtocolError):
+    """A server must ask ZAP about its peer but no handler is bound, so it refuses.
+
+    libzmq (``zap_connect`` failing with ``zap_enforce_domain``, and always for PLAIN)
+    closes without an ERROR and reports ``HANDSHAKE_FAILED_NO_DETAIL`` with EFAULT.
+    """
+
+    event: ClassVar[int] = Event.HANDSHAKE_FAILED_NO_DETAIL
+    errno: ClassVar[int] = EFAULT
+
+    @property
+    def event_value(self) -> int:
+        """The errno libzmq sends with ``HANDSHAKE_FAILED_NO_DETAIL``: EFAULT."""
+        return self.errno
 
 
 class ZapError(ProtocolError):

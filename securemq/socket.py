@@ -9,6 +9,7 @@ when a pipe becomes readable or writable. That descriptor is also the ``FD`` opt
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 import pickle
@@ -34,6 +35,7 @@ from .patterns.pipeline import Pull, Push
 from .patterns.pubsub import Pub, Sub, XPub, XSub, not_subscribable
 from .patterns.reqrep import Dealer, Rep, Req, Router
 from .pipe import Message, Peer
+from .security.base import HandshakeConfig
 from .transport import endpoint as ep
 from .wakeup import Mailbox
 
@@ -53,10 +55,6 @@ _SNDMORE = int(C.SNDMORE)
 _POLLIN = int(C.POLLIN)
 _POLLOUT = int(C.POLLOUT)
 _AGAIN = Again()
-_SECURITY_OPTIONS = frozenset(int(o) for o in (
-    C.PLAIN_SERVER, C.PLAIN_USERNAME, C.PLAIN_PASSWORD, C.CURVE_SERVER, C.CURVE_PUBLICKEY,
-    C.CURVE_SECRETKEY, C.CURVE_SERVERKEY, C.ZAP_DOMAIN, C.ZAP_ENFORCE_DOMAIN,
-))
 #: A receiver reads its connections itself while waiting only if it has this few.
 _MAX_BORROW = 8
 
@@ -112,7 +110,8 @@ class Socket:
         self._inproc_peers: dict[str, list[Peer]] = {}
         self._last_endpoint = b""
         self._next_connect_id = b""
-        self._owner = Owner(self._mailbox.post, self._emit, context._count_session)
+        self._owner = Owner(self._mailbox.post, self._emit, context._count_session,
+                            context._zap_client, context._zap_handler_bound)
         self._monitor: SocketMonitor | None = None
         self._monitor_socket: Socket | None = None
         for opt, value in context._sockopts.items():
@@ -176,10 +175,6 @@ class Socket:
         if option == getattr(C, "HWM", -1):
             self.set_hwm(value)
             return
-        if option in _SECURITY_OPTIONS:
-            # Like a libzmq built without them: refuse rather than let a socket that
-            # asked for PLAIN or CURVE silently talk NULL.
-            raise ZMQError(errno.EINVAL, "PLAIN, CURVE and ZAP are not available yet")
         self._opts.set(option, value)
 
     def getsockopt(self, option: int) -> Any:
@@ -644,17 +639,65 @@ class Socket:
     # -- endpoints --------------------------------------------------------------------
 
     def _io_config(self) -> IOConfig:
+        """Freeze the options the I/O side needs.
+
+        Raises:
+            ZMQError: EINVAL for PLAIN or CURVE options that cannot make a handshake
+                (a CURVE client without the server's key, say), which libzmq would only
+                discover as failed handshakes.
+        """
         o = self._opts
+        strict = self.context.strict
+        handshake_ivl = o.handshake_ivl
+        if strict:
+            # Strict mode: an unauthenticated peer gets at most 5 s to prove itself.
+            handshake_ivl = min(handshake_ivl, 5000) if handshake_ivl > 0 else 5000
         return IOConfig(
             socket_type=self.socket_type, sndhwm=o.sndhwm, rcvhwm=o.rcvhwm,
             routing_id=o.routing_id, maxmsgsize=o.maxmsgsize,
-            handshake_ivl=o.handshake_ivl, reconnect_ivl=o.reconnect_ivl,
+            handshake_ivl=handshake_ivl, reconnect_ivl=o.reconnect_ivl,
             reconnect_ivl_max=o.reconnect_ivl_max, immediate=bool(o.immediate),
             conflate=bool(o.conflate), linger=o.linger, sndbuf=o.sndbuf, rcvbuf=o.rcvbuf,
             tcp_keepalive=o.tcp_keepalive, ipv6=bool(o.ipv6), backlog=o.backlog,
             probe_router=bool(o.probe_router), metadata=dict(o.metadata),
             heartbeat_ivl=o.heartbeat_ivl, heartbeat_ttl=o.heartbeat_ttl,
-            heartbeat_timeout=o.heartbeat_timeout,
+            heartbeat_timeout=o.heartbeat_timeout, mechanism=int(o.mechanism),
+            handshake=self._handshake_config(strict),
+            max_handshakes=64 if strict else 0,
+        )
+
+    def _check_cleartext(self, e: ep.Endpoint) -> None:
+        """Strict mode: PLAIN sends passwords in clear, so only over loopback or ipc.
+
+        Raises:
+            ZMQError: EACCES for a PLAIN socket on a TCP endpoint that is not loopback.
+        """
+        if not self.context.strict or self._opts.mechanism != C.SecurityMechanism.PLAIN:
+            return
+        if e.transport == "tcp" and not _is_loopback(e.address):
+            raise ZMQError(errno.EACCES, "strict mode: PLAIN over TCP only on loopback "
+                           "(passwords travel in clear); use ipc, or CURVE")
+
+    def _handshake_config(self, strict: bool) -> HandshakeConfig:
+        o = self._opts
+        mechanism = o.mechanism
+        as_server = bool(o.as_server)
+        if mechanism == C.SecurityMechanism.CURVE:
+            if not C.has("curve"):
+                raise ZMQError(errno.ENOTSUP, "CURVE needs PyNaCl: pip install pynacl")
+            needed = ["curve_secretkey"] if as_server else \
+                ["curve_publickey", "curve_secretkey", "curve_serverkey"]
+            missing = [name for name in needed if len(getattr(o, name)) != 32]
+            if missing:
+                role = "server" if as_server else "client"
+                raise ZMQError(errno.EINVAL,
+                               f"a CURVE {role} needs {', '.join(missing)} (32 bytes or Z85)")
+        return HandshakeConfig(
+            self.socket_type, o.routing_id, dict(o.metadata), as_server=as_server,
+            zap_domain=o.zap_domain, zap_enforce_domain=bool(o.zap_enforce_domain),
+            strict=strict, plain_username=o.plain_username,
+            plain_password=o.plain_password, curve_publickey=o.curve_publickey,
+            curve_secretkey=o.curve_secretkey, curve_serverkey=o.curve_serverkey,
         )
 
     def bind(self, addr: str) -> _EndpointContext:
@@ -675,6 +718,7 @@ class Socket:
             return _EndpointContext(self, addr, bind=True)
         if e.transport == "tls+tcp":
             raise ZMQError(errno.EPROTONOSUPPORT, "tls+tcp is not available yet")
+        self._check_cleartext(e)
         cfg = self._io_config()
         try:
             if e.transport == "ipc":
@@ -732,6 +776,7 @@ class Socket:
             return _EndpointContext(self, addr, bind=False)
         if e.transport == "tls+tcp":
             raise ZMQError(errno.EPROTONOSUPPORT, "tls+tcp is not available yet")
+        self._check_cleartext(e)
         cfg = self._io_config()
         if e.transport == "tcp":
             # Fail now on what can be known now: a literal IPv6 address without ipv6.
@@ -994,6 +1039,16 @@ def _bind_ipc(path: str, backlog: int) -> tuple[_socket.socket, str]:
         sock.close()
         raise
     return sock, f"ipc://{path}"
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (an endpoint's address part) names only the loopback interface."""
+    if host in ("localhost", "lo"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _tcp_connector(e: ep.Endpoint, cfg: IOConfig) -> Callable[[], tuple[_socket.socket, int]]:

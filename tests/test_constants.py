@@ -171,7 +171,7 @@ def test_version() -> None:
 
 def test_has() -> None:
     assert C.has("ipc") is hasattr(socket, "AF_UNIX")
-    assert C.has("curve") is False  # until the CURVE mechanism lands
+    assert C.has("curve") is True  # PyNaCl is a dependency
     for name in ("pgm", "tipc", "norm", "gssapi", "vmci", "draft", "ws", "wss"):
         assert C.has(name) is False, name
     assert C.has("no-such-capability") is False

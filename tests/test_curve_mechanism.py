@@ -1,19 +1,23 @@
-"""The CURVE mechanism (RFC 25/26): handshake, traffic boxes, attacks, libzmq interop.
+"""The CURVE mechanism (RFC 25/26) in the Connection: handshake, ZAP, sealed traffic,
+attacks, libzmq interop.
 
 Three layers of evidence:
 
 * an in-memory two-peer harness of two :class:`Connection` objects, fed whole, byte by
-  byte and in random chunks;
+  byte and in random chunks: the Connection seals every frame it sends, opens every
+  frame it receives, reassembles multipart messages and drives ZAP (RFC 27);
 * a hand-written CurveZMQ peer (:class:`ForgedClient`, :class:`ForgedServer`), built here
   from RFC 26 with PyNaCl primitives and nothing from ``securemq.security.curve``, which
   both checks our mechanism against an independent reading of the RFC and forges the
   commands of SECURITY-TESTS.md rows 7-24;
-* raw TCP interop with libzmq 4.3.5 through pyzmq in both roles, which pins down how
-  libzmq frames MESSAGE, heartbeats and subscriptions.
+* TCP interop with libzmq 4.3.5 through pyzmq in both roles, driven by a small blocking
+  driver that uses only the Connection API, which pins down how libzmq frames MESSAGE,
+  heartbeats and subscriptions.
 """
 
 from __future__ import annotations
 
+import errno
 import random
 import select
 import socket
@@ -26,6 +30,7 @@ from typing import Any
 import nacl.bindings as nb
 import pytest
 
+from securemq.constants import Event as MonitorEvent
 from securemq.constants import ProtocolErrorCode as Code
 from securemq.error import (
     AuthenticationFailed,
@@ -34,11 +39,18 @@ from securemq.error import (
     InvalidSequence,
     KeyExchangeError,
     MalformedCommand,
+    MechanismMismatch,
     MessageTooLarge,
     ProtocolError,
     UnexpectedCommand,
     UnspecifiedProtocolError,
+    ZapBadRequestId,
     ZapBadVersion,
+    ZapError,
+    ZapHandlerMissing,
+    ZapInvalidMetadata,
+    ZapInvalidStatusCode,
+    ZapMalformedReply,
 )
 from securemq.security.base import HandshakeConfig
 from securemq.security.curve import CookieKeeper, CurveMechanism
@@ -49,11 +61,11 @@ from securemq.zmtp.events import (
     Event,
     HandshakeComplete,
     MessagesReceived,
+    ZapRequested,
 )
-from securemq.zmtp.frames import FrameDecoder
 from securemq.zmtp.greeting import build_greeting
 
-DEALER, ROUTER, PUB, SUB, PULL = 5, 6, 1, 2, 7
+DEALER, ROUTER, PUB, SUB, PULL, PUSH = 5, 6, 1, 2, 7, 8
 
 # -- keys, randomness and wire bytes, by hand --------------------------------------------------
 
@@ -85,6 +97,25 @@ def frame(body: bytes, command: bool = False, more: bool = False) -> bytes:
 
 def cmd(body: bytes) -> bytes:
     return frame(body, command=True)
+
+
+def parse_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(flags, body) of every frame in ``data``, decoded here independently; ``data``
+    must hold whole frames."""
+    result = []
+    i = 0
+    while i < len(data):
+        flags = data[i]
+        if flags & 0x02:
+            size = struct.unpack(">Q", data[i + 1:i + 9])[0]
+            start = i + 9
+        else:
+            size = data[i + 1]
+            start = i + 2
+        assert start + size <= len(data), "truncated frame"
+        result.append((flags, data[start:start + size]))
+        i = start + size
+    return result
 
 
 def metadata(props: list[tuple[bytes, bytes]]) -> bytes:
@@ -136,6 +167,51 @@ def out(conn: Connection) -> bytes:
     return b"".join(bytes(b) for b in conn.data_to_send())
 
 
+def feed(conn: Connection, data: bytes, plan: str = "whole") -> list[Event]:
+    """Feed ``data`` to ``conn`` in the chunks of ``plan``; return every event."""
+    events: list[Event] = []
+    for piece in split(data, plan):
+        events += conn.receive_data(piece)
+    return events
+
+
+def feed_zero_copy(conn: Connection, data: bytes, plan: str) -> list[Event]:
+    """As :func:`feed`, but write into ``receive_buffer()`` whenever it is offered, as the
+    engine does while a large frame arrives."""
+    events: list[Event] = []
+    for piece in split(data, plan):
+        while piece:
+            view = conn.receive_buffer()
+            if view is None:
+                events += conn.receive_data(piece)
+                break
+            n = min(len(view), len(piece))
+            view[:n] = piece[:n]
+            view.release()
+            events += conn.received_into(n)
+            piece = piece[n:]
+    return events
+
+
+def delivered(events: list[Event]) -> list[list[bytes]]:
+    """The messages of every MessagesReceived in ``events``, in order."""
+    return [m for ev in events if isinstance(ev, MessagesReceived) for m in ev.messages]
+
+
+def flat(events: list[Event]) -> list[Any]:
+    """Events with message batches flattened, so that any split compares equal."""
+    result: list[Any] = []
+    for ev in events:
+        if isinstance(ev, MessagesReceived):
+            assert ev.messages, "empty MessagesReceived"
+            result += [("msg", m) for m in ev.messages]
+        elif isinstance(ev, ConnectionClosed):
+            result.append(("closed", type(ev.error), ev.error.code))
+        else:
+            result.append(ev)
+    return result
+
+
 def exchange(a: Connection, b: Connection, plan: str = "whole"
              ) -> tuple[list[Event], list[Event]]:
     """Shuttle bytes between ``a`` and ``b`` until both are quiet; return their events."""
@@ -147,8 +223,7 @@ def exchange(a: Connection, b: Connection, plan: str = "whole"
             data = out(src)
             if data:
                 moved = True
-                for piece in split(data, plan):
-                    events += dst.receive_data(piece)
+                events += feed(dst, data, plan)
         if not moved:
             break
     return ea, eb
@@ -159,21 +234,36 @@ def closed(events: list[Event]) -> ProtocolError:
     assert events, "expected the connection to close"
     last = events[-1]
     assert isinstance(last, ConnectionClosed), events
+    assert not any(isinstance(e, ConnectionClosed) for e in events[:-1]), events
     return last.error
 
 
 def handshake(plan: str = "whole", **kw: Any
               ) -> tuple[Connection, Connection, list[Event], list[Event]]:
-    client = Connection(client_mech(**kw.pop("client", {})))
-    server = Connection(server_mech(**kw.pop("server", {})))
+    client = Connection(client_mech(**kw.pop("client", {})), **kw.pop("client_conn", {}))
+    server = Connection(server_mech(**kw.pop("server", {})), **kw.pop("server_conn", {}))
     ec, es = exchange(client, server, plan)
     return client, server, ec, es
+
+
+def traffic(**kw: Any) -> tuple[Connection, Connection]:
+    """A client and a server Connection that completed their handshake."""
+    client, server, ec, es = handshake(**kw)
+    assert [type(e) for e in ec] == [HandshakeComplete], ec
+    assert [type(e) for e in es] == [HandshakeComplete], es
+    return client, server
 
 
 def mech(conn: Connection) -> CurveMechanism:
     m = conn.mechanism
     assert isinstance(m, CurveMechanism)
     return m
+
+
+def wiped(conn: Connection) -> bool:
+    """Whether the connection's mechanism holds no secret any more."""
+    m = mech(conn)
+    return m._key is None and not any(m._secret) and m._cn_secret is None
 
 
 # -- an independent CurveZMQ peer, from RFC 26 --------------------------------------------------
@@ -242,16 +332,20 @@ class ForgedClient:
                                          self.server_transient, self.cn_sec))
 
     def unseal(self, body: bytes) -> bytes:
+        """The flags octet and payload of a server MESSAGE body."""
+        assert body[:8] == b"\x07MESSAGE"
         return unbox(body[16:], b"CurveZMQMESSAGES" + body[8:16], self.server_transient,
                      self.cn_sec)
 
 
 class ForgedServer:
-    """A CurveZMQ server written from RFC 26: answers a HELLO, then forges READY."""
+    """A CurveZMQ server written from RFC 26: answers a HELLO, forges READY, then
+    exchanges MESSAGE boxes (its transient secret s' is the key with the client's C')."""
 
     def __init__(self, seed: int = 40) -> None:
         self.cn_pub, self.cn_sec = keypair(seed)
         self.client_transient = b""
+        self.nonce = 1
 
     def welcome(self, hello: bytes, cookie: bytes = bytes(96)) -> bytes:
         self.client_transient = hello[80:112]
@@ -264,10 +358,23 @@ class ForgedServer:
         return b"\x05READY" + n + box(meta, b"CurveZMQREADY---" + n, self.client_transient,
                                       self.cn_sec)
 
+    def message(self, flags: int, payload: bytes) -> bytes:
+        self.nonce += 1
+        n = struct.pack(">Q", self.nonce)
+        return b"\x07MESSAGE" + n + box(bytes((flags,)) + payload, b"CurveZMQMESSAGES" + n,
+                                        self.client_transient, self.cn_sec)
+
+    def unseal(self, body: bytes) -> bytes:
+        """The flags octet and payload of a client MESSAGE body."""
+        assert body[:8] == b"\x07MESSAGE"
+        return unbox(body[16:], b"CurveZMQMESSAGEC" + body[8:16], self.client_transient,
+                     self.cn_sec)
+
 
 def server_at_initiate(**kw: Any) -> tuple[Connection, ForgedClient]:
     """A server Connection that has answered a forged client's HELLO with WELCOME."""
-    server = Connection(server_mech(**kw))
+    conn_kw = kw.pop("conn", {})
+    server = Connection(server_mech(**kw), **conn_kw)
     forged = ForgedClient()
     events = server.receive_data(build_greeting(b"CURVE", False) + cmd(forged.hello()))
     assert events == []
@@ -275,6 +382,17 @@ def server_at_initiate(**kw: Any) -> tuple[Connection, ForgedClient]:
     welcome = sent[64:]
     assert welcome[:2] == b"\x04\xa8"  # command frame of 168 octets
     forged.welcome(welcome[2:])
+    return server, forged
+
+
+def server_in_traffic(**kw: Any) -> tuple[Connection, ForgedClient]:
+    """A server Connection in traffic with a forged client (READY taken)."""
+    server, forged = server_at_initiate(**kw)
+    events = server.receive_data(cmd(forged.initiate()))
+    assert [type(e) for e in events] == [HandshakeComplete]
+    ready = parse_frames(out(server))
+    assert len(ready) == 1 and ready[0][0] == 0x04
+    forged.ready(ready[0][1])
     return server, forged
 
 
@@ -297,18 +415,15 @@ def test_handshake_and_traffic(plan: str) -> None:
     assert ec == [HandshakeComplete({"socket-type": b"ROUTER", "identity": b""}, 1)]
     assert es == [HandshakeComplete({"socket-type": b"DEALER", "identity": b"client-1"}, 1)]
     assert client.state is State.TRAFFIC and server.state is State.TRAFFIC
-    cm, sm = mech(client), mech(server)
-    # Traffic as the integrated connection will carry it: one MESSAGE body per frame,
-    # outer flags 0, MORE and COMMAND inside the box.
-    data = b"".join(frame(cm.seal(f, p)) for f, p in ((1, b"part-1"), (0, b"part-2"),
-                                                      (2, b"\x04PING\x00\x00")))
-    got = []
-    for piece in split(data, plan):
-        for ev in server.receive_data(piece):
-            assert isinstance(ev, MessagesReceived)
-            got += [sm.open(body) for msg in ev.messages for body in msg]
-    assert got == [(1, b"part-1"), (0, b"part-2"), (2, b"\x04PING\x00\x00")]
-    assert cm.open(sm.seal(0, b"reply")) == (0, b"reply")
+    assert client.peer_metadata == {"socket-type": b"ROUTER", "identity": b""}
+    # Plaintext in, plaintext out: the Connection seals and opens every frame.
+    messages = [[b"part-1", b"part-2"], [b"single"], [b""], [b"L" * 70000, b"tail"]]
+    client.send_messages(messages)
+    events = feed(server, out(client), plan)
+    assert all(isinstance(e, MessagesReceived) for e in events)
+    assert delivered(events) == messages
+    server.send_messages([[b"reply", b""]])
+    assert delivered(feed(client, out(server), plan)) == [[b"reply", b""]]
 
 
 def test_wire_layout() -> None:
@@ -336,12 +451,44 @@ def test_wire_layout() -> None:
     server_meta = metadata([(b"Socket-Type", b"ROUTER"), (b"Identity", b"")])
     assert len(ready) == 30 + len(server_meta) and ready[:14] == b"\x05READY" + struct.pack(
         ">Q", 1)
-    body = mech(server).seal(0, b"x" * 10)
-    assert len(body) == 33 + 10 and body[:16] == b"\x07MESSAGE" + struct.pack(">Q", 2)
+    # The first MESSAGE follows READY's nonce: one frame, outer flags 0, 33 + 10 octets.
+    server.send_messages([[b"x" * 10]])
+    sent = out(server)
+    assert sent[:2] == b"\x00\x2b" and len(sent) == 2 + 43
+    assert sent[2:18] == b"\x07MESSAGE" + struct.pack(">Q", 2)
+
+
+def test_sealed_wire_layout_server_side() -> None:
+    """How the Connection frames sealed traffic, read by the independent client: one
+    MESSAGE per frame, outer flags 0 (LONG when needed), MORE and COMMAND in the box,
+    short nonces counting on from READY's."""
+    server, forged = server_in_traffic()
+    server.send_messages([[b"a", b"b"], [b"x" * 300]])
+    server.send_command(b"SUBSCRIBE", b"t")
+    frames = parse_frames(out(server))
+    assert [f for f, _ in frames] == [0x00, 0x00, 0x02, 0x00]
+    assert [struct.unpack(">Q", b[8:16])[0] for _, b in frames] == [2, 3, 4, 5]
+    assert [forged.unseal(b) for _, b in frames] == [
+        b"\x01a", b"\x00b", b"\x00" + b"x" * 300, b"\x02\x09SUBSCRIBEt"]
+
+
+def test_sealed_wire_layout_client_side() -> None:
+    """The same for the client's traffic, read by the independent server: the client's
+    first MESSAGE nonce is 3 (HELLO 1, INITIATE 2), as libzmq's."""
+    client, forged = client_at_ready()
+    events = client.receive_data(cmd(forged.ready(metadata([(b"Socket-Type", b"ROUTER")]))))
+    assert events == [HandshakeComplete({"socket-type": b"ROUTER"}, 1)]
+    client.send_messages([[b"one", b"two", b"three"]])
+    client.send_command(b"PING", b"\x00\x0actx")
+    frames = parse_frames(out(client))
+    assert [f for f, _ in frames] == [0x00] * 4
+    assert [struct.unpack(">Q", b[8:16])[0] for _, b in frames] == [3, 4, 5, 6]
+    assert [forged.unseal(b) for _, b in frames] == [
+        b"\x01one", b"\x01two", b"\x00three", b"\x02\x04PING\x00\x0actx"]
 
 
 def test_same_randomness_same_bytes() -> None:
-    """Randomness is injected: equal seeds give byte-identical handshakes."""
+    """Randomness is injected: equal seeds give byte-identical handshakes and traffic."""
     def run() -> bytes:
         client = Connection(client_mech(seed=5))
         server = Connection(server_mech(seed=6))
@@ -352,21 +499,28 @@ def test_same_randomness_same_bytes() -> None:
             b = out(server)
             client.receive_data(b)
             wire += a + b
-        return wire
+        client.send_messages([[b"same"]])
+        return wire + out(client)
     assert run() == run()
 
 
 def test_independent_client_talks_to_our_server() -> None:
-    """The hand-written RFC 26 client completes a handshake and exchanges boxes."""
+    """The hand-written RFC 26 client completes a handshake and exchanges messages."""
     server, forged = server_at_initiate()
     events = server.receive_data(cmd(forged.initiate()))
     assert events == [HandshakeComplete({"socket-type": b"DEALER", "identity": b"forged"}, 1)]
     ready = out(server)
     meta = forged.ready(ready[2:])
     assert meta == metadata([(b"Socket-Type", b"ROUTER"), (b"Identity", b"")])
-    sm = mech(server)
-    assert sm.open(forged.message(3, b"both flags")) == (3, b"both flags")
-    assert forged.unseal(sm.seal(1, b"more")) == b"\x01more"
+    events = server.receive_data(frame(forged.message(1, b"part"))
+                                 + frame(forged.message(0, b"end"))
+                                 + frame(forged.message(2, b"\x06CANCELt")))
+    assert events == [MessagesReceived([[b"part", b"end"]]), CommandReceived(b"CANCEL", b"t")]
+    server.send_messages([[b"more", b"last"]])
+    assert [forged.unseal(b) for _, b in parse_frames(out(server))] == [b"\x01more",
+                                                                         b"\x00last"]
+    # The mechanism itself reads both inner flags of an independent box.
+    assert mech(server).open(forged.message(3, b"both flags")) == (3, b"both flags")
 
 
 def test_independent_server_talks_to_our_client() -> None:
@@ -376,6 +530,11 @@ def test_independent_server_talks_to_our_client() -> None:
     assert out(client)[:1] == b"\x06"  # INITIATE follows
     events = client.receive_data(cmd(forged.ready(metadata([(b"Socket-Type", b"ROUTER")]))))
     assert events == [HandshakeComplete({"socket-type": b"ROUTER"}, 1)]
+    events = client.receive_data(frame(forged.message(1, b"from"))
+                                 + frame(forged.message(0, b"forged")))
+    assert events == [MessagesReceived([[b"from", b"forged"]])]
+    client.send_messages([[b"to forged"]])
+    assert [forged.unseal(b) for _, b in parse_frames(out(client))] == [b"\x00to forged"]
 
 
 def test_routing_id_of_255_octets() -> None:
@@ -393,79 +552,329 @@ def test_application_metadata_near_the_frame_limit() -> None:
     assert isinstance(es[0], HandshakeComplete) and es[0].metadata["x-big"] == big["X-Big"]
 
 
+# -- multipart reassembly and sealed commands -----------------------------------------------------
+
+
+MULTIPART = [[b"a", b"", b"b" * 255, b"c" * 256], [b"d" * 40000, b"e"], [b"f"],
+             [b"g" * 70000], [b"", b""]]
+
+
+@pytest.mark.parametrize("plan", PLANS)
+@pytest.mark.parametrize("zero_copy", [False, True], ids=["receive_data", "receive_buffer"])
+def test_multipart_reassembly_across_chunks(plan: str, zero_copy: bool) -> None:
+    """Each frame is one MESSAGE with outer flags 0; the inner MORE flag rebuilds the
+    messages whatever the chunks (and through the zero-copy path of large frames)."""
+    client, server = traffic()
+    client.send_messages(MULTIPART)
+    wire = out(client)
+    events = (feed_zero_copy if zero_copy else feed)(server, wire, plan)
+    assert all(isinstance(e, MessagesReceived) for e in events)
+    assert delivered(events) == MULTIPART
+    server.send_messages(MULTIPART)
+    assert delivered((feed_zero_copy if zero_copy else feed)(client, out(server), plan)
+                     ) == MULTIPART
+
+
+def test_multipart_held_until_its_last_frame() -> None:
+    """A message is delivered only once the frame without inner MORE has arrived, even
+    when every frame so far came whole in its own chunk."""
+    client, server = traffic()
+    client.send_messages([[b"1", b"2", b"3"]])
+    frames = parse_frames(out(client))
+    assert server.receive_data(frame(frames[0][1])) == []
+    assert server.receive_data(frame(frames[1][1])) == []
+    assert server.receive_data(frame(frames[2][1])) == [MessagesReceived([[b"1", b"2",
+                                                                           b"3"]])]
+
+
+def test_outer_command_flag_does_not_matter() -> None:
+    """libzmq opens every traffic frame whatever its outer flags (its own are 0): outer
+    COMMAND is ignored, the inner flags decide."""
+    server, forged = server_in_traffic()
+    events = server.receive_data(frame(forged.message(1, b"a"))
+                                 + frame(forged.message(0, b"b"))
+                                 + frame(forged.message(0, b"c"), command=True)
+                                 + frame(forged.message(2, b"\x09SUBSCRIBEx"), command=True))
+    assert flat(events) == [("msg", [b"a", b"b"]), ("msg", [b"c"]),
+                            CommandReceived(b"SUBSCRIBE", b"x")]
+
+
+def test_outer_more_is_refused() -> None:
+    """Outer flags are not authenticated: a forged outer MORE could hold a frame back
+    while a later one overtakes it and truncates a message. libzmq never sends it."""
+    server, forged = server_in_traffic()
+    events = server.receive_data(frame(forged.message(1, b"a"), more=True)
+                                 + frame(forged.message(0, b"end"), command=True))
+    err = closed(events)
+    assert events == [ConnectionClosed(err)]
+    assert type(err) is MalformedCommand
+    assert err.code == Code.ZMTP_MALFORMED_COMMAND_MESSAGE
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_sealed_ping_answered_with_sealed_pong(plan: str) -> None:
+    """A PING in a box with inner COMMAND (libzmq's heartbeat) is reported and answered
+    by a PONG in a box, outer flags 0, echoing the context."""
+    server, forged = server_in_traffic()
+    events = feed(server, frame(forged.message(2, b"\x04PING\x00\x00ctx")), plan)
+    assert events == [CommandReceived(b"PING", b"\x00\x00ctx")]
+    frames = parse_frames(out(server))
+    assert len(frames) == 1 and frames[0][0] == 0x00
+    assert forged.unseal(frames[0][1]) == b"\x02\x04PONGctx"
+
+
+def test_sealed_ping_with_ttl_asks_for_a_timer() -> None:
+    server, forged = server_in_traffic()
+    events = server.receive_data(frame(forged.message(2, b"\x04PING\x00\x0a")))
+    assert events == [CommandReceived(b"PING", b"\x00\x0a")]
+    assert server.timers_pending
+    server.update_timers(100.0)
+    assert server.get_timer() == pytest.approx(101.0)  # 10 tenths of a second
+    assert forged.unseal(parse_frames(out(server))[0][1]) == b"\x02\x04PONG"
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_sealed_subscribe_and_cancel(plan: str) -> None:
+    """SUBSCRIBE and CANCEL travel in boxes with inner COMMAND and are reported as
+    CommandReceived, in stream order with the messages around them."""
+    client, server = traffic(server={"socket_type": PUB}, client={"socket_type": SUB})
+    client.send_messages([[b"before"]])
+    client.send_command(b"SUBSCRIBE", b"topic")
+    client.send_messages([[b"between-1", b"between-2"]])
+    client.send_command(b"CANCEL", b"topic")
+    wire = out(client)
+    assert [f for f, _ in parse_frames(wire)] == [0x00] * 5
+    events = feed(server, wire, plan)
+    assert flat(events) == [("msg", [b"before"]), CommandReceived(b"SUBSCRIBE", b"topic"),
+                            ("msg", [b"between-1", b"between-2"]),
+                            CommandReceived(b"CANCEL", b"topic")]
+    assert out(server) == b""  # nothing to answer
+
+
+def test_command_inside_a_multipart_message() -> None:
+    """A sealed command between the frames of a multipart message does not split it."""
+    server, forged = server_in_traffic()
+    events = server.receive_data(frame(forged.message(1, b"head"))
+                                 + frame(forged.message(2, b"\x04PING\x00\x00"))
+                                 + frame(forged.message(0, b"tail")))
+    assert flat(events) == [CommandReceived(b"PING", b"\x00\x00"), ("msg", [b"head", b"tail"])]
+
+
+def test_sealed_error_closes() -> None:
+    """An ERROR in a box ends the connection like a plain traffic ERROR; the messages
+    before it are delivered."""
+    server, forged = server_in_traffic()
+    events = server.receive_data(frame(forged.message(0, b"first"))
+                                 + frame(forged.message(2, b"\x05ERROR\x03400")))
+    assert delivered(events) == [[b"first"]]
+    err = closed(events)
+    assert isinstance(err, AuthenticationFailed) and err.status_code == 400
+    assert out(server) == b"" and wiped(server)
+
+
+def test_sealed_command_malformed() -> None:
+    server, forged = server_in_traffic()
+    err = closed(server.receive_data(frame(forged.message(2, b"\x09SUB"))))
+    assert type(err) is MalformedCommand
+    assert err.code == Code.ZMTP_MALFORMED_COMMAND_UNSPECIFIED
+
+
+def test_plain_command_in_traffic_is_refused() -> None:
+    """After a CURVE handshake every frame must be a MESSAGE: a PING in the clear is not
+    answered in the clear, it closes the connection (libzmq's order of checks)."""
+    server, _ = server_in_traffic()
+    err = closed(server.receive_data(cmd(b"\x04PING\x00\x00ctx")))
+    assert type(err) is UnexpectedCommand and err.code == Code.ZMTP_UNEXPECTED_COMMAND
+    assert out(server) == b""
+
+
+def test_heartbeats_over_curve() -> None:
+    """SECURITY-TESTS row 49: our PING goes in a box, the peer's PONG comes back in one
+    and keeps the connection alive past the timeout."""
+    client, server = traffic(client_conn={"heartbeat_ivl": 1.0, "heartbeat_timeout": 0.5,
+                                          "heartbeat_ttl": 3.0})
+    client.update_timers(0.0)
+    assert client.get_timer() == 1.0
+    assert client.handle_timer(1.0) == []
+    frames = parse_frames(out(client))
+    assert len(frames) == 1 and frames[0][0] == 0x00 and frames[0][1][:8] == b"\x07MESSAGE"
+    events = server.receive_data(frame(frames[0][1]))
+    assert events == [CommandReceived(b"PING", b"\x00\x1e")]  # TTL 3.0 s in tenths
+    assert client.receive_data(out(server)) == [CommandReceived(b"PONG", b"")]
+    assert client.handle_timer(1.6) == []  # the PONG counted: no timeout
+    assert client.state is State.TRAFFIC
+    # Without an answer, the timeout closes the connection.
+    assert client.handle_timer(2.0) == []
+    out(client)
+    assert type(closed(client.handle_timer(2.5))) is UnspecifiedProtocolError
+    assert wiped(client)
+
+
+def test_maxmsgsize_applies_to_the_message_frame() -> None:
+    """``maxmsgsize`` is checked on the frame as it travels (box included), before it is
+    buffered, as libzmq's decoder does."""
+    client, server = traffic(server_conn={"maxmsgsize": 100})
+    client.send_messages([[b"x" * 67]])  # 33 + 67 = 100 octets
+    assert server.receive_data(out(client)) == [MessagesReceived([[b"x" * 67]])]
+    client.send_messages([[b"x" * 68]])
+    events = server.receive_data(out(client))
+    assert type(closed(events)) is MessageTooLarge and delivered(events) == []
+
+
 # -- ZAP (RFC 27) ---------------------------------------------------------------------------------
-# The Connection does not drive ZAP yet: these tests take ``zap_request`` from the server
-# mechanism, call ``receive_zap_reply`` themselves and carry the bodies it returns.
 
 ZAP_OK = [b"", b"1.0", b"1", b"200", b"OK", b"alice", metadata([(b"Role", b"admin")])]
+ZAP_REQUEST = [b"", b"1.0", b"1", b"global", b"192.0.2.1", b"", b"CURVE", CLIENT_PUB]
 
 
-def zap_handshake(reply: list[bytes], **server_kw: Any
-                  ) -> tuple[Connection, Connection, CurveMechanism, list[bytes]]:
+def zap_waiting(**server_kw: Any) -> tuple[Connection, Connection]:
+    """A client and a server whose handshake waits for the ZAP handler."""
     client = Connection(client_mech())
     server = Connection(server_mech(zap_handler=True, zap_domain=b"global", **server_kw))
     ec, es = exchange(client, server)
-    assert ec == [] and es == []
-    sm = mech(server)
-    assert sm.zap_request == [b"", b"1.0", b"1", b"global", b"192.0.2.1", b"", b"CURVE",
-                              CLIENT_PUB]
-    assert not sm.done and out(server) == b""
-    return client, server, sm, sm.receive_zap_reply(reply)
+    assert ec == [] and es == [ZapRequested(ZAP_REQUEST)]
+    assert mech(server).zap_request is None, "the Connection takes the request"
+    assert not mech(server).done and out(server) == b""  # no READY before the reply
+    assert server.state is State.EXPECT_HANDSHAKE
+    return client, server
 
 
-def test_zap_admits() -> None:
-    client, _, sm, bodies = zap_handshake(ZAP_OK)
-    assert sm.done and sm.user_id == b"alice" and sm.zap_properties == {"role": b"admin"}
-    events = client.receive_data(b"".join(cmd(b) for b in bodies))
-    assert events == [HandshakeComplete({"socket-type": b"ROUTER", "identity": b""}, 1)]
-    assert mech(client).open(sm.seal(0, b"welcome alice")) == (0, b"welcome alice")
-    assert sm.open(mech(client).seal(0, b"hi")) == (0, b"hi")
-
-
-def test_zap_refuses_unknown_client() -> None:
-    """SECURITY-TESTS row 19: AUTH(400), ERROR sent, the client stops with AUTH(400)."""
+@pytest.mark.parametrize("plan", PLANS)
+def test_zap_admits(plan: str) -> None:
     client = Connection(client_mech())
-    server = Connection(server_mech(zap_handler=True))
-    exchange(client, server)
-    with pytest.raises(AuthenticationFailed) as info:
-        mech(server).receive_zap_reply([b"", b"1.0", b"1", b"400", b"no", b"", b""])
-    assert info.value.status_code == 400 and info.value.error_reply == b"\x05ERROR\x03400"
-    err = closed(client.receive_data(cmd(info.value.error_reply)))
-    assert isinstance(err, AuthenticationFailed) and err.status_code == 400
+    server = Connection(server_mech(zap_handler=True, zap_domain=b"global"))
+    ec, es = exchange(client, server, plan)
+    assert ec == [] and es == [ZapRequested(ZAP_REQUEST)]
+    meta = {"socket-type": b"DEALER", "identity": b"client-1", "role": b"admin",
+            "user-id": b"alice"}
+    assert server.zap_reply(ZAP_OK) == [HandshakeComplete(meta, 1)]
+    assert server.peer_metadata == meta
+    ec, es = exchange(client, server, plan)
+    assert ec == [HandshakeComplete({"socket-type": b"ROUTER", "identity": b""}, 1)]
+    assert es == []
+    server.send_messages([[b"welcome", b"alice"]])
+    assert delivered(feed(client, out(server), plan)) == [[b"welcome", b"alice"]]
+    client.send_messages([[b"hi"]])
+    assert delivered(feed(server, out(client), plan)) == [[b"hi"]]
+
+
+def test_zap_properties_override_the_peers() -> None:
+    """As libzmq: the handler's properties win over the peer's own; no User-Id property
+    when the handler gave none."""
+    _, server = zap_waiting()
+    reply = [b"", b"1.0", b"1", b"200", b"OK", b"",
+             metadata([(b"Identity", b"from-zap"), (b"X-Tier", b"gold")])]
+    meta = {"socket-type": b"DEALER", "identity": b"from-zap", "x-tier": b"gold",
+            "user-id": b""}  # libzmq: User-Id from the reply's frame, even empty
+    assert server.zap_reply(reply) == [HandshakeComplete(meta, 1)]
+    assert server.peer_metadata == meta
+
+
+@pytest.mark.parametrize("status", [b"400", b"500"])
+def test_zap_refuses_client(status: bytes) -> None:
+    """SECURITY-TESTS rows 19 and 36: AUTH(n); the ERROR is queued before the close and
+    the client stops with AUTH(n), exactly once."""
+    client, server = zap_waiting()
+    events = server.zap_reply([b"", b"1.0", b"1", status, b"no", b"", b""])
+    err = closed(events)
+    assert len(events) == 1
+    assert type(err) is AuthenticationFailed and err.status_code == int(status)
+    assert err.event == MonitorEvent.HANDSHAKE_FAILED_AUTH and err.event_value == int(status)
+    assert out(server) == cmd(b"\x05ERROR\x03" + status)
+    assert wiped(server)
+    events = client.receive_data(cmd(b"\x05ERROR\x03" + status))
+    err = closed(events)
+    assert len(events) == 1
+    assert type(err) is AuthenticationFailed and err.status_code == int(status)
+    assert client.receive_data(cmd(b"\x05ERROR\x03" + status)) == []
+    assert out(client) == b"" and wiped(client)
+    assert server.zap_reply(ZAP_OK) == [] and out(server) == b""
 
 
 def test_zap_temporary_failure_sends_no_error() -> None:
-    client = Connection(client_mech())
-    server = Connection(server_mech(zap_handler=True))
-    exchange(client, server)
-    with pytest.raises(AuthenticationFailed) as info:
-        mech(server).receive_zap_reply([b"", b"1.0", b"1", b"300", b"later", b"", b""])
-    assert info.value.status_code == 300 and info.value.error_reply is None
+    """Row 35: 300 closes silently (RFC 27), the client may retry."""
+    _, server = zap_waiting()
+    events = server.zap_reply([b"", b"1.0", b"1", b"300", b"later", b"", b""])
+    err = closed(events)
+    assert len(events) == 1
+    assert type(err) is AuthenticationFailed and err.status_code == 300
+    assert out(server) == b"" and wiped(server)
 
 
-def test_zap_malformed_reply() -> None:
-    client = Connection(client_mech())
-    server = Connection(server_mech(zap_handler=True))
-    exchange(client, server)
-    with pytest.raises(ZapBadVersion):
-        mech(server).receive_zap_reply([b"", b"2.0", b"1", b"200", b"", b"", b""])
-    with pytest.raises(RuntimeError):
+@pytest.mark.parametrize(("reply", "exc"), [
+    ([b"", b"2.0", b"1", b"200", b"", b"", b""], ZapBadVersion),
+    ([b"", b"1.0", b"2", b"200", b"", b"", b""], ZapBadRequestId),
+    ([b"", b"1.0", b"1", b"201", b"", b"", b""], ZapInvalidStatusCode),
+    ([b"", b"1.0", b"1", b"200", b"", b""], ZapMalformedReply),
+    ([b"", b"1.0", b"1", b"200", b"", b"", b"", b""], ZapMalformedReply),
+    ([b"", b"1.0", b"1", b"200", b"", b"", b"\x00"], ZapInvalidMetadata),
+    ([b"x", b"1.0", b"1", b"200", b"", b"", b""], ZapError),
+], ids=["version", "request-id", "status", "6-frames", "8-frames", "metadata", "delimiter"])
+def test_zap_malformed_reply(reply: list[bytes], exc: type[ZapError]) -> None:
+    """Rows 31-34: a malformed reply refuses the peer with the ZAP code, no ERROR."""
+    _, server = zap_waiting()
+    err = closed(server.zap_reply(reply))
+    assert type(err) is exc and err.code == exc.code
+    assert out(server) == b"" and wiped(server)
+    with pytest.raises(RuntimeError):  # the mechanism is closed
         mech(server).receive_zap_reply(ZAP_OK)
+    assert server.zap_reply(ZAP_OK) == []
 
 
 def test_zap_enforced_without_handler() -> None:
+    """Row 37: no handler and ``zap_enforce_domain``: NODETAIL(EFAULT), no ERROR, no
+    ZAP request, no READY."""
     client = Connection(client_mech())
     server = Connection(server_mech(zap_enforce_domain=True))
     _, es = exchange(client, server)
-    assert isinstance(closed(es), AuthenticationFailed)
+    err = closed(es)
+    assert len(es) == 1 and type(err) is ZapHandlerMissing
+    assert err.event == MonitorEvent.HANDSHAKE_FAILED_NO_DETAIL
+    assert err.event_value == errno.EFAULT
+    assert client.state is State.EXPECT_HANDSHAKE and wiped(server)
+
+
+def test_no_zap_handler_admits() -> None:
+    """libzmq's default: no handler bound, no enforcement: the client is admitted
+    without a ZAP request (encryption without authentication)."""
+    _, _, ec, es = handshake()
+    assert [type(e) for e in ec] == [type(e) for e in es] == [HandshakeComplete]
 
 
 def test_command_while_waiting_for_zap() -> None:
     """libzmq's curve_server reports this as an unspecified protocol error."""
     server, forged = server_at_initiate(zap_handler=True)
-    assert server.receive_data(cmd(forged.initiate())) == []
+    assert [type(e) for e in server.receive_data(cmd(forged.initiate()))] == [ZapRequested]
     err = closed(server.receive_data(cmd(forged.initiate())))
     assert type(err) is UnspecifiedProtocolError
+    assert wiped(server) and server.zap_reply(ZAP_OK) == [] and out(server) == b""
+
+
+def test_message_while_waiting_for_zap() -> None:
+    server, forged = server_at_initiate(zap_handler=True)
+    events = server.receive_data(cmd(forged.initiate()) + frame(forged.message(0, b"early")))
+    assert type(events[0]) is ZapRequested
+    assert type(closed(events)) is UnexpectedCommand and delivered(events) == []
+
+
+def test_zap_wait_times_out() -> None:
+    """A handler that never answers: the handshake deadline still closes the connection."""
+    server, forged = server_at_initiate(zap_handler=True, conn={"handshake_deadline": 10.0})
+    assert [type(e) for e in server.receive_data(cmd(forged.initiate()))] == [ZapRequested]
+    assert server.get_timer() == 10.0 and server.handle_timer(9.9) == []
+    assert type(closed(server.handle_timer(10.0))) is UnspecifiedProtocolError
+    assert wiped(server) and server.zap_reply(ZAP_OK) == []
+
+
+def test_zap_reply_when_none_is_pending() -> None:
+    """A reply outside the handshake is ignored; during it, without a request, it is a
+    driver mistake."""
+    _, server = traffic()
+    assert server.zap_reply(ZAP_OK) == [] and out(server) == b""
+    server, _ = server_at_initiate(zap_handler=True)
+    with pytest.raises(RuntimeError):
+        server.zap_reply(ZAP_OK)
+    assert Connection(server_mech()).zap_reply(ZAP_OK) == []
 
 
 # -- SECURITY-TESTS rows 7-18: the server refuses forged HELLO and INITIATE --------------------
@@ -556,20 +965,14 @@ def test_hello_signature_not_zero() -> None:
     assert err.code == Code.ZMTP_MALFORMED_COMMAND_HELLO
 
 
-def refuse_initiate(body: bytes, **kw: Any) -> ProtocolError:
-    server, _ = server_at_initiate(**kw)
-    events = server.receive_data(cmd(body))
-    assert out(server) == b"", "nothing may be sent after a refused INITIATE"
-    assert not mech(server).done and mech(server).zap_request is None
-    return closed(events)
-
-
 @pytest.mark.parametrize("size", [9, 100, 256])
 def test_initiate_too_short(size: int) -> None:
     """Row 12, including the matrix's raw ``\\x04\\x09\\x08INITIATE``."""
     server, forged = server_at_initiate()
     body = forged.initiate()[:size]
-    err = closed(server.receive_data(cmd(body)))
+    events = server.receive_data(cmd(body))
+    err = closed(events)
+    assert len(events) == 1, "no event before the refusal"
     assert isinstance(err, MalformedCommand)
     assert err.code == Code.ZMTP_MALFORMED_COMMAND_INITIATE
 
@@ -611,6 +1014,14 @@ def test_initiate_nonce_must_follow_hello() -> None:
     assert type(err) is InvalidSequence and err.code == Code.ZMTP_INVALID_SEQUENCE
 
 
+def refuse_initiate_with(**kw: Any) -> ProtocolError:
+    server, forged = server_at_initiate(zap_handler=True)
+    events = server.receive_data(cmd(forged.initiate(**kw)))
+    assert out(server) == b"", "nothing may be sent after a refused INITIATE"
+    assert not mech(server).done and len(events) == 1, "no ZAP request for a bad INITIATE"
+    return closed(events)
+
+
 def test_initiate_vouch_for_other_transient_key() -> None:
     """Row 17: the vouch must name the C' of this connection's HELLO."""
     err = refuse_initiate_with(vouch_cn=OTHER_PUB)
@@ -627,13 +1038,6 @@ def test_initiate_vouch_signed_by_another_key() -> None:
     """The vouch must be boxed by the long-term key that INITIATE announces."""
     assert type(refuse_initiate_with(vouch_sec=OTHER_SEC)) is CryptographicError
     assert type(refuse_initiate_with(client_key=OTHER_PUB)) is CryptographicError
-
-
-def refuse_initiate_with(**kw: Any) -> ProtocolError:
-    server, forged = server_at_initiate()
-    events = server.receive_data(cmd(forged.initiate(**kw)))
-    assert out(server) == b""
-    return closed(events)
 
 
 @pytest.mark.parametrize("meta", [
@@ -854,12 +1258,220 @@ def test_message_frame_before_ready() -> None:
     assert type(err) is UnexpectedCommand
 
 
-# -- traffic: rows 20 and 21 ---------------------------------------------------------------------
+def test_both_peers_claim_the_server_role() -> None:
+    """Row 5: two CURVE servers are refused on the greeting, before any command."""
+    server = Connection(server_mech())
+    out(server)
+    events = server.receive_data(build_greeting(b"CURVE", True))
+    assert type(closed(events)) is MechanismMismatch
+    assert out(server) == b""
+
+
+def test_libzmq_server_greeting_with_as_server_0() -> None:
+    """libzmq 4.3.5 sends as-server 0 even as a CURVE server: our client accepts it."""
+    client = Connection(client_mech())
+    out(client)
+    assert client.receive_data(build_greeting(b"CURVE", False)) == []
+    assert out(client)[:2] == b"\x04\xc8"  # HELLO follows
+
+
+# -- traffic through the Connection: rows 20 and 21 ---------------------------------------------
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_message_replayed(plan: str) -> None:
+    """Row 20: a MESSAGE duplicated by a man in the middle is not delivered a second
+    time; the connection closes with INVALID_SEQUENCE and sends nothing."""
+    client, server = traffic()
+    client.send_messages([[b"pay me"]])
+    wire = out(client)
+    events = feed(server, wire + wire, plan)
+    assert delivered(events) == [[b"pay me"]]
+    err = closed(events)
+    assert type(err) is InvalidSequence and err.code == Code.ZMTP_INVALID_SEQUENCE
+    assert out(server) == b"" and server.state is State.CLOSED and wiped(server)
+    client.send_messages([[b"next"]])
+    assert server.receive_data(out(client)) == []
+    with pytest.raises(RuntimeError):  # the mechanism is closed after a violation
+        mech(server).open(mech(client).seal(0, b"after"))
+
+
+def test_message_replayed_in_a_later_read() -> None:
+    client, server = traffic()
+    client.send_messages([[b"once"]])
+    wire = out(client)
+    assert server.receive_data(wire) == [MessagesReceived([[b"once"]])]
+    events = server.receive_data(wire)
+    assert len(events) == 1 and type(closed(events)) is InvalidSequence
+
+
+def test_message_replayed_inside_a_multipart() -> None:
+    """A replayed first frame of a multipart message: the partial message is dropped,
+    never delivered."""
+    client, server = traffic()
+    client.send_messages([[b"head", b"tail"]])
+    (_, head), (_, tail) = parse_frames(out(client))
+    events = server.receive_data(frame(head) + frame(head) + frame(tail))
+    assert len(events) == 1 and type(closed(events)) is InvalidSequence
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_message_reordered(plan: str) -> None:
+    client, server = traffic()
+    client.send_messages([[b"1"], [b"2"]])
+    first, second = parse_frames(out(client))
+    events = feed(server, frame(second[1]) + frame(first[1]), plan)
+    assert delivered(events) == [[b"2"]]
+    err = closed(events)
+    assert type(err) is InvalidSequence and err.code == Code.ZMTP_INVALID_SEQUENCE
+
+
+def test_message_nonce_of_the_handshake() -> None:
+    """The client's first MESSAGE must follow INITIATE's nonce (2), as libzmq checks."""
+    server, forged = server_in_traffic()
+    events = server.receive_data(frame(forged.message(0, b"x", nonce=2)))
+    assert len(events) == 1 and type(closed(events)) is InvalidSequence
+
+
+def test_nonces_increase_and_directions_differ() -> None:
+    client, _ = traffic()
+    client.send_messages([[b"a"], [b"a"]])
+    (_, first), (_, second) = parse_frames(out(client))
+    assert struct.unpack(">Q", first[8:16])[0] + 1 == struct.unpack(">Q", second[8:16])[0]
+    assert first[16:] != second[16:]
+    # A client box cannot be reflected back to the client: the nonce prefixes differ.
+    events = client.receive_data(frame(first))
+    assert type(closed(events)) is CryptographicError and delivered(events) == []
+
+
+def flipped(body: bytes, index: int) -> bytes:
+    b = bytearray(body)
+    b[index] ^= 0x01
+    return bytes(b)
+
+
+def one_sealed_frame(conn: Connection, payload: bytes) -> bytes:
+    conn.send_messages([[payload]])
+    ((flags, body),) = parse_frames(out(conn))
+    assert flags == 0
+    return body
+
+
+@pytest.mark.parametrize("index", [16, 20, 32, -1], ids=["mac-start", "mac", "payload",
+                                                         "last"])
+@pytest.mark.parametrize("plan", PLANS)
+def test_message_box_tampered(index: int, plan: str) -> None:
+    """Row 21: a flipped bit anywhere in the box fails authentication: nothing is
+    delivered and the connection closes without ERROR."""
+    client, server = traffic()
+    body = flipped(one_sealed_frame(client, b"payload!"), index)
+    events = feed(server, frame(body), plan)
+    err = closed(events)
+    assert len(events) == 1
+    assert type(err) is CryptographicError and err.code == Code.ZMTP_CRYPTOGRAPHIC
+    assert out(server) == b"" and wiped(server)
+
+
+def test_message_tampered_after_intact_ones() -> None:
+    """The intact messages before the bad box are delivered, then the close."""
+    client, server = traffic()
+    client.send_messages([[b"ok-1"], [b"ok-2", b"ok-3"], [b"bad"]])
+    frames = [b for _, b in parse_frames(out(client))]
+    frames[-1] = flipped(frames[-1], -1)
+    events = server.receive_data(b"".join(frame(b) for b in frames))
+    assert delivered(events) == [[b"ok-1"], [b"ok-2", b"ok-3"]]
+    assert type(closed(events)) is CryptographicError
+
+
+def test_message_nonce_tampered() -> None:
+    client, server = traffic()
+    body = flipped(one_sealed_frame(client, b"payload!"), 14)  # a higher nonce, not its own
+    events = server.receive_data(frame(body))
+    assert len(events) == 1 and type(closed(events)) is CryptographicError
+
+
+@pytest.mark.parametrize("cut", [1, 16])
+def test_message_truncated(cut: int) -> None:
+    """Row 21: a box cut short does not open."""
+    client, server = traffic()
+    body = one_sealed_frame(client, b"x" * 20)[:-cut]
+    events = server.receive_data(frame(body))
+    assert len(events) == 1 and type(closed(events)) is CryptographicError
+
+
+@pytest.mark.parametrize(("body", "exc", "code"), [
+    (b"", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_UNSPECIFIED),
+    (b"\x07", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_UNSPECIFIED),
+    (b"\x07MESSAG", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_UNSPECIFIED),
+    (b"\x07MESSAGE", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_MESSAGE),
+    (b"\x07MESSAGE" + bytes(24), MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_MESSAGE),
+    (b"\x07MESSAGE" + struct.pack(">Q", 9), MalformedCommand,
+     Code.ZMTP_MALFORMED_COMMAND_MESSAGE),
+    (b"\x05HELLO" + bytes(40), UnexpectedCommand, Code.ZMTP_UNEXPECTED_COMMAND),
+    (b"\x04PING\x00\x00" + bytes(30), UnexpectedCommand, Code.ZMTP_UNEXPECTED_COMMAND),
+    (b"hello world, plain", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_UNSPECIFIED),
+], ids=["empty", "name-length-only", "short-name", "name-only", "32", "header-only",
+        "hello", "ping", "plain"])
+@pytest.mark.parametrize("command", [False, True], ids=["outer-0", "outer-command"])
+def test_message_malformed(body: bytes, exc: type[ProtocolError], code: int,
+                           command: bool) -> None:
+    """Row 21: truncated (< 33 octets) and non-MESSAGE traffic frames, checked in
+    libzmq's order (command structure, then name, then size), whatever the outer flags:
+    nothing delivered, nothing sent."""
+    _, server = traffic()
+    events = server.receive_data(frame(body, command=command))
+    err = closed(events)
+    assert len(events) == 1
+    assert type(err) is exc and err.code == code
+    assert out(server) == b"" and wiped(server)
+
+
+@pytest.mark.parametrize("flags", [0x04, 0x08, 0x80, 0xFF])
+def test_message_reserved_flags(flags: int) -> None:
+    """Row 21: inner flag bits 7-2 are reserved (RFC 26); libzmq ignores them, we refuse."""
+    server, forged = server_in_traffic()
+    events = server.receive_data(frame(forged.message(flags, b"x")))
+    err = closed(events)
+    assert len(events) == 1
+    assert type(err) is MalformedCommand and err.code == Code.ZMTP_MALFORMED_COMMAND_MESSAGE
+
+
+def test_message_command_flag_accepted() -> None:
+    """Row 21: 0x02 (COMMAND, libzmq's) is accepted and routed to the command handler."""
+    server, forged = server_in_traffic()
+    events = server.receive_data(frame(forged.message(2, b"\x09SUBSCRIBEtopic")))
+    assert events == [CommandReceived(b"SUBSCRIBE", b"topic")]
+
+
+def test_no_clear_command_after_a_failure() -> None:
+    """A PONG owed for a PING that came before a bad box is not sent: the session key is
+    gone and nothing goes out in the clear; nor does a command queued afterwards."""
+    server, forged = server_in_traffic()
+    events = server.receive_data(frame(forged.message(2, b"\x04PING\x00\x00ctx"))
+                                 + frame(flipped(forged.message(0, b"bad"), -1)))
+    assert events[0] == CommandReceived(b"PING", b"\x00\x00ctx")
+    assert type(closed(events)) is CryptographicError
+    server.send_command(b"SUBSCRIBE", b"x")
+    assert out(server) == b"" and not server.has_output()
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_framing_error_after_messages(plan: str) -> None:
+    """A frame with reserved outer flags after sealed frames: each message before it is
+    delivered exactly once, whatever the chunks, then the close."""
+    server, forged = server_in_traffic()
+    wire = (frame(forged.message(0, b"once")) + cmd(forged.message(0, b"in a command"))
+            + b"\x08\x00")
+    events = feed(server, wire, plan)
+    assert flat(events) == [("msg", [b"once"]), ("msg", [b"in a command"]),
+                            ("closed", UnspecifiedProtocolError, Code.ZMTP_UNSPECIFIED)]
+
+
+# -- the mechanism's own API ---------------------------------------------------------------------
 
 
 def traffic_pair() -> tuple[CurveMechanism, CurveMechanism]:
-    client, server, ec, es = handshake()
-    assert isinstance(ec[0], HandshakeComplete) and isinstance(es[0], HandshakeComplete)
+    client, server = traffic()
     return mech(client), mech(server)
 
 
@@ -872,112 +1484,6 @@ def test_seal_open_round_trip(flags: int, size: int) -> None:
     assert len(body) == 33 + size
     assert sm.open(body) == (flags, payload)
     assert cm.open(sm.seal(flags, payload)) == (flags, payload)
-
-
-def test_nonces_increase_and_directions_differ() -> None:
-    cm, _ = traffic_pair()
-    first, second = cm.seal(0, b"a"), cm.seal(0, b"a")
-    assert struct.unpack(">Q", first[8:16])[0] + 1 == struct.unpack(">Q", second[8:16])[0]
-    assert first[16:] != second[16:]
-    # A client box cannot be replayed back to the client: the nonce prefixes differ.
-    with pytest.raises(CryptographicError):
-        cm.open(first)
-
-
-def test_message_replayed() -> None:
-    """Row 20: a replayed MESSAGE is refused and not delivered."""
-    cm, sm = traffic_pair()
-    body = cm.seal(0, b"pay me")
-    assert sm.open(body) == (0, b"pay me")
-    with pytest.raises(InvalidSequence) as info:
-        sm.open(body)
-    assert info.value.code == Code.ZMTP_INVALID_SEQUENCE
-    with pytest.raises(RuntimeError):  # the mechanism is closed after a violation
-        sm.open(cm.seal(0, b"next"))
-
-
-def test_message_reordered() -> None:
-    cm, sm = traffic_pair()
-    first, second = cm.seal(0, b"1"), cm.seal(0, b"2")
-    assert sm.open(second) == (0, b"2")
-    with pytest.raises(InvalidSequence):
-        sm.open(first)
-
-
-def test_message_nonce_of_the_handshake() -> None:
-    """The client's first MESSAGE must follow INITIATE's nonce (2), as libzmq checks."""
-    server, forged = server_at_initiate()
-    server.receive_data(cmd(forged.initiate()))
-    with pytest.raises(InvalidSequence):
-        mech(server).open(forged.message(0, b"x", nonce=2))
-
-
-def flipped(body: bytes, index: int) -> bytes:
-    b = bytearray(body)
-    b[index] ^= 0x01
-    return bytes(b)
-
-
-@pytest.mark.parametrize("index", [16, 20, 32, -1], ids=["mac-start", "mac", "payload",
-                                                         "last"])
-def test_message_box_tampered(index: int) -> None:
-    """Row 21: a flipped bit anywhere in the box fails authentication."""
-    cm, sm = traffic_pair()
-    with pytest.raises(CryptographicError) as info:
-        sm.open(flipped(cm.seal(0, b"payload!"), index))
-    assert info.value.code == Code.ZMTP_CRYPTOGRAPHIC
-
-
-def test_message_nonce_tampered() -> None:
-    cm, sm = traffic_pair()
-    with pytest.raises(CryptographicError):
-        sm.open(flipped(cm.seal(0, b"payload!"), 14))  # a higher nonce, the wrong one
-
-
-@pytest.mark.parametrize(("body", "exc", "code"), [
-    (b"", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_UNSPECIFIED),
-    (b"\x07", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_UNSPECIFIED),
-    (b"\x07MESSAG", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_UNSPECIFIED),
-    (b"\x07MESSAGE", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_MESSAGE),
-    (b"\x07MESSAGE" + bytes(24), MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_MESSAGE),
-    (b"\x05HELLO" + bytes(40), UnexpectedCommand, Code.ZMTP_UNEXPECTED_COMMAND),
-    (b"\x04PING\x00\x00" + bytes(30), UnexpectedCommand, Code.ZMTP_UNEXPECTED_COMMAND),
-    (b"hello world, plain", MalformedCommand, Code.ZMTP_MALFORMED_COMMAND_UNSPECIFIED),
-], ids=["empty", "name-length-only", "short-name", "name-only", "32", "hello", "ping",
-        "plain"])
-def test_message_malformed(body: bytes, exc: type[ProtocolError], code: int) -> None:
-    """Row 21: truncated (< 33 octets) and non-MESSAGE traffic frames, checked in
-    libzmq's order: command structure, then name, then size."""
-    _, sm = traffic_pair()
-    with pytest.raises(exc) as info:
-        sm.open(body)
-    assert info.value.code == code
-
-
-def test_message_header_only_is_malformed_message() -> None:
-    """``\\x07MESSAGE`` + 8 octets: the name is whole, the box is missing."""
-    _, sm = traffic_pair()
-    with pytest.raises(MalformedCommand) as info:
-        sm.open(b"\x07MESSAGE" + struct.pack(">Q", 9))
-    assert info.value.code == Code.ZMTP_MALFORMED_COMMAND_MESSAGE
-
-
-@pytest.mark.parametrize("flags", [0x04, 0x08, 0x80, 0xFF])
-def test_message_reserved_flags(flags: int) -> None:
-    """Row 21: inner flag bits 7-2 are reserved (RFC 26); libzmq ignores them, we refuse."""
-    server, forged = server_at_initiate()
-    server.receive_data(cmd(forged.initiate()))
-    with pytest.raises(MalformedCommand) as info:
-        mech(server).open(forged.message(flags, b"x"))
-    assert info.value.code == Code.ZMTP_MALFORMED_COMMAND_MESSAGE
-
-
-def test_message_command_flag_accepted() -> None:
-    """Row 21: 0x02 (COMMAND, libzmq's) is accepted and reported to the caller."""
-    server, forged = server_at_initiate()
-    server.receive_data(cmd(forged.initiate()))
-    assert mech(server).open(forged.message(2, b"\x09SUBSCRIBEtopic")) == (
-        2, b"\x09SUBSCRIBEtopic")
 
 
 def test_seal_refuses_bad_flags_and_early_use() -> None:
@@ -998,16 +1504,25 @@ def test_open_accepts_buffers() -> None:
     assert sm.open(bytearray(cm.seal(1, b"ba"))) == (1, b"ba")
 
 
+def test_send_before_the_handshake() -> None:
+    client = Connection(client_mech())
+    with pytest.raises(RuntimeError):
+        client.send_messages([[b"too early"]])
+
+
 # -- secrets ---------------------------------------------------------------------------------------
 
 
 def test_wipe_zeroes_secrets() -> None:
-    client, server, _, _ = handshake()
-    for m in (mech(client), mech(server)):
+    """The driver's ``conn.wipe()`` at the end of the stream zeroes the mechanism."""
+    client, server = traffic()
+    for conn in (client, server):
+        m = mech(conn)
         secrets = [m._secret, m._key]
         assert any(any(s) for s in secrets if s is not None)
-        m.wipe()
+        conn.wipe()
         assert all(s == bytearray(len(s)) for s in secrets if s is not None)
+        assert wiped(conn)
         with pytest.raises(RuntimeError):
             m.seal(0, b"after wipe")
         with pytest.raises(UnexpectedCommand):
@@ -1034,11 +1549,21 @@ def test_secrets_dropped_as_the_handshake_goes() -> None:
 
 
 def test_failure_wipes() -> None:
+    """The Connection wipes the mechanism on any failure: handshake, traffic, ZAP."""
     server, forged = server_at_initiate()
-    sm = mech(server)
-    secret = sm._secret
+    secret = mech(server)._secret
     closed(server.receive_data(cmd(forged.initiate(vouch_server=OTHER_PUB))))
     assert secret == bytearray(32)
+    client, server = traffic()
+    key = mech(server)._key
+    assert key is not None and any(key)
+    closed(server.receive_data(frame(flipped(one_sealed_frame(client, b"x"), -1))))
+    assert key == bytearray(32) and wiped(server)
+    _, server = zap_waiting()
+    secret, key = mech(server)._secret, mech(server)._key
+    assert key is not None and any(key)
+    closed(server.zap_reply([b"", b"1.0", b"1", b"400", b"", b"", b""]))
+    assert secret == bytearray(32) and key == bytearray(32)
 
 
 def test_keys_must_be_32_octets() -> None:
@@ -1050,92 +1575,124 @@ def test_keys_must_be_32_octets() -> None:
 
 # -- interop with libzmq 4.3.5 through pyzmq --------------------------------------------------
 #
-# A small blocking driver: a TCP socket, a Connection for the greeting and handshake,
-# then frames whose bodies go through seal/open. Every wait is a select() with a deadline.
+# A small blocking driver: a TCP socket and a Connection, nothing else. It writes what
+# data_to_send() gives, feeds what arrives to receive_data(), answers ZapRequested through a
+# callback and keeps the Connection's timers. Every wait is a select() with a deadline.
+
+ZapHandler = Callable[[list[bytes]], list[bytes]]
 
 
 class Driver:
-    """Drives a Connection over a blocking TCP socket."""
+    """Drives a Connection over a blocking TCP socket, with the Connection API only."""
 
-    def __init__(self, sock: socket.socket, conn: Connection, fix_as_server: bool = False
+    def __init__(self, sock: socket.socket, conn: Connection, zap: ZapHandler | None = None
                  ) -> None:
         self.sock = sock
         self.conn = conn
-        self.mech = mech(conn)
-        self.events: list[Event] = []
-        self.bodies: list[list[bytes]] = []   # traffic frames, grouped as the outer framing
-        self.decoder: FrameDecoder | None = None
-        self.fed = 0
-        self.fix_as_server = fix_as_server
+        self.zap = zap
+        self.events: list[Event] = []      # everything but messages, in order
+        self.messages: list[list[bytes]] = []
+        self.received = bytearray()        # the raw bytes from libzmq, for wire checks
+        self.answer = True                 # False: drop our output (a silent peer)
+        self.eof = False
 
     def flush(self) -> None:
         data = out(self.conn)
-        if data:
+        if data and self.answer:
             self.sock.sendall(data)
 
-    def read(self, deadline: float) -> bool:
-        """Read once; False at EOF."""
-        ready, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            raise TimeoutError(f"nothing from libzmq; events so far: {self.events}")
-        try:
-            data = self.sock.recv(1 << 16)
-        except ConnectionResetError:
-            return False
-        if not data:
-            return False
-        if self.fix_as_server and self.fed <= 32 < self.fed + len(data):
-            # libzmq 4.3.5 sends as-server 0 even as a CURVE server (zmtp_engine.cpp zeroes
-            # the last 32 greeting octets), which Connection refuses as "same role". Until
-            # that is fixed, the driver sets the octet RFC 37 says a server sends.
-            patched = bytearray(data)
-            patched[32 - self.fed] = 1
-            data = bytes(patched)
-        self.fed += len(data)
-        if self.decoder is not None:
-            self.bodies += self.decoder.feed(data)
-            return True
-        for ev in self.conn.receive_data(data):
+    def _handle(self, events: list[Event]) -> None:
+        for ev in events:
             if isinstance(ev, MessagesReceived):
-                self.bodies += ev.messages
-            else:
-                self.events.append(ev)
-        return True
+                self.messages += ev.messages
+                continue
+            self.events.append(ev)
+            if isinstance(ev, ZapRequested):
+                assert self.zap is not None, "unexpected ZAP request"
+                self._handle(self.conn.zap_reply(self.zap(ev.frames)))
+        self.conn.update_timers(time.monotonic())
+
+    def step(self, deadline: float) -> None:
+        """Write what is queued, then wait until input, a timer or ``deadline``."""
+        self.flush()
+        now = time.monotonic()
+        wait = deadline - now
+        timer = self.conn.get_timer()
+        if timer is not None:
+            wait = min(wait, timer - now)
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, wait))
+        if ready:
+            try:
+                data = self.sock.recv(1 << 16)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.eof = True
+                return
+            self.received += data
+            self._handle(self.conn.receive_data(data))
+        else:
+            self._handle(self.conn.handle_timer(time.monotonic()))
+        self.flush()
+
+    def is_closed(self) -> bool:
+        return any(isinstance(e, ConnectionClosed) for e in self.events)
 
     def until(self, done: Callable[[], bool], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
-        self.flush()
         while not done():
-            assert not any(isinstance(e, ConnectionClosed) for e in self.events), self.events
-            assert self.read(deadline), f"libzmq closed the connection; {self.events}"
-            self.flush()
+            assert not self.is_closed(), self.events
+            assert not self.eof, f"libzmq closed the connection; {self.events}"
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"waited in vain; events so far: {self.events}")
+            self.step(deadline)
+
+    def run_for(self, seconds: float) -> None:
+        """Keep the conversation going for ``seconds``; the connection must stay up."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            assert not self.is_closed(), self.events
+            assert not self.eof, f"libzmq closed the connection; {self.events}"
+            self.step(end)
 
     def handshake(self) -> dict[str, bytes]:
-        self.until(lambda: any(isinstance(e, HandshakeComplete) for e in self.events)
-                   or self.mech.zap_request is not None)
-        if self.mech.zap_request is not None:
-            return {}
+        self.until(lambda: any(isinstance(e, HandshakeComplete) for e in self.events))
         complete = [e for e in self.events if isinstance(e, HandshakeComplete)]
+        assert len(complete) == 1
         return complete[0].metadata
 
-    def send(self, flags: int, payload: bytes, outer_command: bool = False) -> bytes:
-        body = self.mech.seal(flags, payload)
-        self.sock.sendall(frame(body, command=outer_command))
-        return body
+    def send(self, *messages: list[bytes]) -> None:
+        self.conn.send_messages(list(messages))
+        self.flush()
 
-    def receive(self, n: int) -> list[tuple[int, bytes]]:
-        """Open the next ``n`` traffic frames; each must arrive as its own message."""
-        self.until(lambda: len(self.bodies) >= n)
-        taken, self.bodies = self.bodies[:n], self.bodies[n:]
-        assert all(len(m) == 1 for m in taken), "outer MORE set on a MESSAGE frame"
-        return [self.mech.open(m[0]) for m in taken]
+    def receive(self, n: int = 1, timeout: float = 5.0) -> list[list[bytes]]:
+        """The next ``n`` messages."""
+        self.until(lambda: len(self.messages) >= n, timeout)
+        taken, self.messages = self.messages[:n], self.messages[n:]
+        return taken
+
+    def commands(self, name: bytes) -> list[bytes]:
+        return [e.data for e in self.events if isinstance(e, CommandReceived) and e.name == name]
+
+    def wait_zmq(self, zsock: Any, timeout: float = 5.0) -> None:
+        """Wait until ``zsock`` has a message, answering libzmq all the while."""
+        deadline = time.monotonic() + timeout
+        while not zsock.poll(0):
+            assert time.monotonic() < deadline, "nothing arrived at the libzmq socket"
+            assert not self.is_closed() and not self.eof, self.events
+            self.step(min(deadline, time.monotonic() + 0.01))
 
     def expect_eof(self, timeout: float = 5.0) -> None:
         """Keep the conversation going until libzmq closes the connection."""
         deadline = time.monotonic() + timeout
-        self.flush()
-        while self.read(deadline):
-            self.flush()
+        while not self.eof:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"libzmq kept the connection; events: {self.events}")
+            self.step(deadline)
+
+    def close(self) -> None:
+        self.conn.wipe()
+        self.sock.close()
 
 
 @pytest.fixture
@@ -1179,17 +1736,18 @@ def libzmq_server(zsock: Callable[[int], Any], kind: int, **opts: Any
     return sock, port, z85().decode(public)
 
 
-def our_client(port: int, server_key: bytes, socket_type: int = DEALER) -> Driver:
+def our_client(port: int, server_key: bytes, socket_type: int = DEALER, **conn_kw: Any
+               ) -> Driver:
     zmq = pytest.importorskip("zmq")
     public, secret = zmq.curve_keypair()
     cfg = HandshakeConfig(socket_type, routing_id=b"ours", curve_publickey=z85().decode(public),
                           curve_secretkey=z85().decode(secret), curve_serverkey=server_key)
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    return Driver(sock, Connection(CurveMechanism(cfg)), fix_as_server=True)
+    return Driver(sock, Connection(CurveMechanism(cfg), **conn_kw))
 
 
-def our_server(listener: socket.socket, socket_type: int, **cfg: Any
-               ) -> tuple[Callable[[], Driver], bytes]:
+def our_server(listener: socket.socket, socket_type: int, zap: ZapHandler | None = None,
+               **cfg: Any) -> tuple[Callable[[], Driver], bytes]:
     """A server config with fresh keys; returns an accept function and S."""
     secret = nb.randombytes(32)
     public = nb.crypto_scalarmult_base(secret)
@@ -1198,7 +1756,7 @@ def our_server(listener: socket.socket, socket_type: int, **cfg: Any
         listener.settimeout(5)
         sock, addr = listener.accept()
         config = HandshakeConfig(socket_type, as_server=True, curve_secretkey=secret, **cfg)
-        return Driver(sock, Connection(CurveMechanism(config, addr[0])))
+        return Driver(sock, Connection(CurveMechanism(config, addr[0])), zap)
     return accept, public
 
 
@@ -1216,111 +1774,173 @@ def libzmq_client(zsock: Callable[[int], Any], kind: int, port: int, server_key:
     return sock, z85().decode(public)
 
 
+def first_message_frame(wire: bytes) -> tuple[int, int]:
+    """(outer flags, short nonce) of the first MESSAGE frame libzmq sent."""
+    i = wire.index(b"\x07MESSAGE")
+    return wire[i - 2], struct.unpack(">Q", wire[i + 8:i + 16])[0]
+
+
+BIG = bytes(random.Random(5).randbytes(100_000))
+
+
 @pytest.mark.interop
 def test_interop_our_client_libzmq_server(zsock: Any) -> None:
     zmq = pytest.importorskip("zmq")
     router, port, server_key = libzmq_server(zsock, zmq.ROUTER)
     driver = our_client(port, server_key)
     try:
+        # libzmq sends as-server 0 even as a server; no patch of its greeting is needed.
         assert driver.handshake() == {"socket-type": b"ROUTER", "identity": b""}
-        driver.send(0, b"hello libzmq")
-        assert router.poll(5000)
-        rid, payload = router.recv_multipart()
-        assert payload == b"hello libzmq"
-        # A multipart message comes back as one MESSAGE per frame, outer flags 0 (each is
-        # a message of its own for the outer framing), MORE inside the box.
-        router.send_multipart([rid, b"part-1", b"part-2"])
-        assert driver.receive(2) == [(1, b"part-1"), (0, b"part-2")]
-        # A PING in a box with inner COMMAND is answered by a PONG in a box.
-        driver.send(2, b"\x04PING\x00\x00ctx")
-        assert driver.receive(1) == [(2, b"\x04PONGctx")]
+        driver.send([b"hello", b"libzmq"], [BIG])
+        driver.wait_zmq(router)
+        rid, *parts = router.recv_multipart()
+        assert rid == b"ours" and parts == [b"hello", b"libzmq"]
+        driver.wait_zmq(router)
+        assert router.recv_multipart() == [rid, BIG]
+        # A multipart message comes back as one MESSAGE per frame, outer flags 0,
+        # reassembled by the inner MORE flag.
+        router.send_multipart([rid, b"part-1", b"part-2", b"part-3"])
+        router.send_multipart([rid, BIG, b""])
+        assert driver.receive(2) == [[b"part-1", b"part-2", b"part-3"], [BIG, b""]]
+        assert first_message_frame(bytes(driver.received)) == (0x00, 2)  # READY took 1
+        # A PING in a box is answered by a PONG in a box.
+        driver.conn.send_command(b"PING", b"\x00\x00ctx")
+        driver.until(lambda: driver.commands(b"PONG") == [b"ctx"])
     finally:
-        driver.sock.close()
+        driver.close()
 
 
 @pytest.mark.interop
-def test_interop_libzmq_drops_outer_command_flag(zsock: Any) -> None:
-    """A MESSAGE frame with the outer COMMAND flag is decrypted by libzmq, taken for a
-    command and silently dropped: the outer flags of traffic must be 0."""
+def test_interop_libzmq_heartbeats_answered_through_the_box(zsock: Any) -> None:
+    """libzmq's server PINGs every 50 ms and drops a peer silent for 500 ms: our sealed
+    PONGs, the only thing we send, keep the connection up; once we stop answering,
+    libzmq closes it (so the PONGs are what it counted)."""
     zmq = pytest.importorskip("zmq")
-    pull, port, server_key = libzmq_server(zsock, zmq.PULL)
-    driver = our_client(port, server_key, socket_type=8)  # PUSH
+    router, port, server_key = libzmq_server(zsock, zmq.ROUTER, heartbeat_ivl=50,
+                                             heartbeat_timeout=500)
+    driver = our_client(port, server_key)
     try:
         driver.handshake()
-        driver.send(0, b"outer command flag", outer_command=True)
-        driver.send(0, b"outer flags 0")
-        assert pull.poll(5000)
-        assert pull.recv() == b"outer flags 0"
-        assert not pull.poll(100)
+        driver.run_for(1.5)
+        pings = driver.commands(b"PING")
+        assert len(pings) >= 5 and set(pings) == {b"\x00\x00"}
+        driver.send([b"still", b"here"])
+        driver.wait_zmq(router)
+        rid, *parts = router.recv_multipart()
+        assert parts == [b"still", b"here"]
+        router.send_multipart([rid, b"and back"])
+        assert driver.receive() == [[b"and back"]]
+        driver.answer = False
+        driver.expect_eof(timeout=5.0)
+        assert not driver.is_closed()  # libzmq closed, not us
     finally:
-        driver.sock.close()
+        driver.close()
 
 
 @pytest.mark.interop
-def test_interop_libzmq_refuses_replay(zsock: Any) -> None:
-    """libzmq checks our short nonces too: a replayed MESSAGE closes the connection."""
+def test_interop_our_heartbeats_with_ttl_to_libzmq(zsock: Any) -> None:
+    """Our sealed PINGs: libzmq answers with sealed PONGs, which keep our heartbeat
+    timeout at bay; libzmq honours the TTL inside our PING and drops us once silent."""
     zmq = pytest.importorskip("zmq")
-    pull, port, server_key = libzmq_server(zsock, zmq.PULL)
-    driver = our_client(port, server_key, socket_type=8)
+    _router, port, server_key = libzmq_server(zsock, zmq.ROUTER)
+    driver = our_client(port, server_key, heartbeat_ivl=0.05, heartbeat_timeout=5.0,
+                        heartbeat_ttl=0.5)
     try:
         driver.handshake()
-        body = driver.send(0, b"once")
-        driver.sock.sendall(frame(body))
-        assert pull.poll(5000) and pull.recv() == b"once"
-        driver.expect_eof()
-        assert not pull.poll(100)
+        driver.run_for(1.0)
+        assert len(driver.commands(b"PONG")) >= 5
+        assert set(driver.commands(b"PONG")) == {b""}
+        driver.answer = False
+        started = time.monotonic()
+        driver.expect_eof(timeout=5.0)
+        assert time.monotonic() - started >= 0.3, "closed before the TTL"
     finally:
-        driver.sock.close()
+        driver.close()
 
 
-@pytest.mark.interop
-def test_interop_libzmq_refuses_wrong_server_key(zsock: Any) -> None:
-    zmq = pytest.importorskip("zmq")
-    _router, port, _ = libzmq_server(zsock, zmq.ROUTER)
-    driver = our_client(port, OTHER_PUB)
-    try:
-        driver.flush()
-        driver.expect_eof()
-        assert not any(isinstance(e, HandshakeComplete) for e in driver.events)
-    finally:
-        driver.sock.close()
+ZAP_ALICE = [b"", b"1.0", b"1", b"200", b"OK", b"alice", metadata([(b"Role", b"admin")])]
 
 
 @pytest.mark.interop
 def test_interop_libzmq_client_our_server_with_zap(zsock: Any, listener: socket.socket
                                                    ) -> None:
+    """pyzmq CURVE client ↔ our server: ZAP through the Connection, multipart both ways,
+    and the client's heartbeats answered through the box."""
     zmq = pytest.importorskip("zmq")
-    accept, server_key = our_server(listener, ROUTER, zap_handler=True, zap_domain=b"d")
+    requests: list[list[bytes]] = []
+
+    def zap(frames: list[bytes]) -> list[bytes]:
+        requests.append(frames)
+        return ZAP_ALICE
+
+    accept, server_key = our_server(listener, ROUTER, zap, zap_handler=True, zap_domain=b"d")
     dealer, client_key = libzmq_client(zsock, zmq.DEALER, listener.getsockname()[1],
-                                       server_key, routing_id=b"theirs")
+                                       server_key, routing_id=b"theirs", heartbeat_ivl=50,
+                                       heartbeat_timeout=500)
     driver = accept()
     try:
-        assert driver.handshake() == {}
-        request = driver.mech.zap_request
-        assert request is not None
-        assert request[6:] == [b"CURVE", client_key], "ZAP credential: C as 32 raw octets"
-        assert request[4] == b"127.0.0.1"
-        # The Connection does not drive ZAP yet: send READY ourselves and decode traffic
-        # with a FrameDecoder from here on.
-        ready = driver.mech.receive_zap_reply(ZAP_OK)
-        driver.sock.sendall(b"".join(cmd(b) for b in ready))
-        driver.decoder = FrameDecoder()
-        assert driver.mech.peer_metadata == {"socket-type": b"DEALER", "identity": b"theirs"}
-        dealer.send_multipart([b"a", b"b"])
-        assert driver.receive(2) == [(1, b"a"), (0, b"b")]
-        driver.send(1, b"x")
-        driver.send(0, b"y")
-        assert dealer.poll(5000)
+        assert driver.handshake() == {"socket-type": b"DEALER", "identity": b"theirs",
+                                      "user-id": b"alice", "role": b"admin"}
+        assert requests == [[b"", b"1.0", b"1", b"d", b"127.0.0.1", b"", b"CURVE",
+                             client_key]], "ZAP credential: C as 32 raw octets"
+        assert [type(e) for e in driver.events[:2]] == [ZapRequested, HandshakeComplete]
+        dealer.send_multipart([b"a", b"b", BIG])
+        assert driver.receive() == [[b"a", b"b", BIG]]
+        assert first_message_frame(bytes(driver.received)) == (0x00, 3)
+        driver.send([b"x", b"y"], [b"z"])
+        driver.wait_zmq(dealer)
         assert dealer.recv_multipart() == [b"x", b"y"]
+        driver.wait_zmq(dealer)
+        assert dealer.recv_multipart() == [b"z"]
+        driver.run_for(1.2)
+        assert len(driver.commands(b"PING")) >= 5
+        dealer.send(b"after the heartbeats")
+        assert driver.receive() == [[b"after the heartbeats"]]
     finally:
-        driver.sock.close()
+        driver.close()
+
+
+@pytest.mark.interop
+def test_interop_libzmq_client_refused_by_zap(zsock: Any, listener: socket.socket) -> None:
+    """Row 19 against libzmq: our 400 reaches the libzmq client as ERROR, which it
+    reports as HANDSHAKE_FAILED_AUTH with 400."""
+    zmq = pytest.importorskip("zmq")
+    from zmq.utils.monitor import recv_monitor_message
+
+    def zap(frames: list[bytes]) -> list[bytes]:
+        return [b"", b"1.0", b"1", b"400", b"unknown key", b"", b""]
+
+    accept, server_key = our_server(listener, ROUTER, zap, zap_handler=True)
+    dealer = zsock(zmq.DEALER)
+    monitor = dealer.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+    try:
+        public, secret = zmq.curve_keypair()
+        dealer.curve_serverkey = z85().encode(server_key)
+        dealer.curve_publickey = public
+        dealer.curve_secretkey = secret
+        dealer.connect(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
+        driver = accept()
+        try:
+            driver.until(driver.is_closed)
+            err = driver.events[-1]
+            assert isinstance(err, ConnectionClosed)
+            assert type(err.error) is AuthenticationFailed and err.error.status_code == 400
+            assert monitor.poll(5000)
+            event = recv_monitor_message(monitor)
+            assert event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH and event["value"] == 400
+        finally:
+            driver.close()
+        assert not monitor.poll(200), "one AUTH event only"
+    finally:
+        dealer.disable_monitor()
+        monitor.close(linger=0)
 
 
 @pytest.mark.interop
 def test_interop_libzmq_sub_sends_subscribe_and_ping_in_boxes(
         zsock: Any, listener: socket.socket) -> None:
-    """libzmq's SUB puts SUBSCRIBE in a box with inner COMMAND (0x02), and so its
-    heartbeats; its first MESSAGE nonce is 3 (HELLO 1, INITIATE 2)."""
+    """libzmq's SUB puts SUBSCRIBE and CANCEL in boxes with inner COMMAND (0x02), and so
+    its heartbeats; its first MESSAGE nonce is 3 (HELLO 1, INITIATE 2), outer flags 0."""
     zmq = pytest.importorskip("zmq")
     accept, server_key = our_server(listener, PUB)
     sub, _ = libzmq_client(zsock, zmq.SUB, listener.getsockname()[1], server_key,
@@ -1329,22 +1949,68 @@ def test_interop_libzmq_sub_sends_subscribe_and_ping_in_boxes(
     driver = accept()
     try:
         assert driver.handshake() == {"socket-type": b"SUB"}
-        driver.until(lambda: len(driver.bodies) >= 1)
-        assert struct.unpack(">Q", driver.bodies[0][0][8:16])[0] == 3
-        assert driver.receive(1) == [(2, b"\x09SUBSCRIBEtopic")]
-        driver.send(0, b"topic news")
-        assert sub.poll(5000) and sub.recv() == b"topic news"
-        flags, payload = driver.receive(1)[0]
-        assert (flags, payload[:5]) == (2, b"\x04PING")
+        driver.until(lambda: bool(driver.commands(b"SUBSCRIBE")))
+        assert first_message_frame(bytes(driver.received)) == (0x00, 3)
+        assert driver.commands(b"SUBSCRIBE") == [b"topic"]
+        driver.send([b"topic news", b"more"])
+        driver.wait_zmq(sub)
+        assert sub.recv_multipart() == [b"topic news", b"more"]
+        driver.until(lambda: len(driver.commands(b"PING")) >= 2)
+        sub.unsubscribe(b"topic")
+        driver.until(lambda: driver.commands(b"CANCEL") == [b"topic"])
+        assert driver.messages == []
     finally:
-        driver.sock.close()
+        driver.close()
 
 
-def test_connection_reports_message_frames_not_commands() -> None:
-    """What the integrator gets today in traffic: MESSAGE bodies as one-frame messages,
-    while an outer command frame would surface as CommandReceived."""
-    client, server, _, _ = handshake()
-    events = server.receive_data(frame(mech(client).seal(0, b"x"))
-                                 + cmd(mech(client).seal(0, b"y")))
-    assert isinstance(events[0], MessagesReceived)
-    assert isinstance(events[1], CommandReceived) and events[1].name == b"MESSAGE"
+@pytest.mark.interop
+def test_interop_libzmq_drops_outer_command_flag(zsock: Any) -> None:
+    """A MESSAGE frame with the outer COMMAND flag is decrypted by libzmq, taken for a
+    command and silently dropped: the outer flags of traffic must be 0 (ours are)."""
+    zmq = pytest.importorskip("zmq")
+    pull, port, server_key = libzmq_server(zsock, zmq.PULL)
+    driver = our_client(port, server_key, socket_type=PUSH)
+    try:
+        driver.handshake()
+        driver.conn.send_messages([[b"outer command flag"]])
+        wire = bytearray(out(driver.conn))
+        assert wire[0] == 0x00
+        wire[0] |= 0x04  # a man in the middle sets the outer COMMAND flag
+        driver.sock.sendall(wire)
+        driver.send([b"outer flags 0"])
+        driver.wait_zmq(pull)
+        assert pull.recv() == b"outer flags 0"
+        assert not pull.poll(100)
+    finally:
+        driver.close()
+
+
+@pytest.mark.interop
+def test_interop_libzmq_refuses_replay(zsock: Any) -> None:
+    """libzmq checks our short nonces too: a replayed MESSAGE closes the connection."""
+    zmq = pytest.importorskip("zmq")
+    pull, port, server_key = libzmq_server(zsock, zmq.PULL)
+    driver = our_client(port, server_key, socket_type=PUSH)
+    try:
+        driver.handshake()
+        driver.conn.send_messages([[b"once"]])
+        wire = out(driver.conn)
+        driver.sock.sendall(wire + wire)
+        driver.wait_zmq(pull)
+        assert pull.recv() == b"once"
+        driver.expect_eof()
+        assert not pull.poll(100)
+    finally:
+        driver.close()
+
+
+@pytest.mark.interop
+def test_interop_libzmq_refuses_wrong_server_key(zsock: Any) -> None:
+    zmq = pytest.importorskip("zmq")
+    _router, port, _ = libzmq_server(zsock, zmq.ROUTER)
+    driver = our_client(port, OTHER_PUB)
+    try:
+        driver.expect_eof()
+        assert not any(isinstance(e, HandshakeComplete) for e in driver.events)
+    finally:
+        driver.close()

@@ -5,10 +5,9 @@ in-memory harness (:func:`pump`) fed whole, byte by byte and in random chunks. T
 ``interop`` tests put libzmq 4.3.5 (through pyzmq) on the other end of a TCP connection,
 in both roles, with a hand-written ZAP handler on ``inproc://zeromq.zap.01``.
 
-The Connection does not yet carry ZAP: it neither reports the mechanism's
-``zap_request`` as an event nor takes the handler's reply. Until it does, the harness
-plays the engine's part by driving the mechanism directly (:func:`answer_zap`); every
-such place is marked "NEEDS CONNECTION SUPPORT".
+A PLAIN server asks ZAP through its Connection: the HELLO yields a :class:`ZapRequested`
+event carrying the request, and the harness plays the handler by handing a reply to
+:meth:`Connection.zap_reply` (:func:`answer_zap`), as the engine does with the real one.
 """
 
 from __future__ import annotations
@@ -37,13 +36,14 @@ from securemq.error import (
     ZapBadRequestId,
     ZapBadVersion,
     ZapError,
+    ZapHandlerMissing,
     ZapInvalidMetadata,
     ZapInvalidStatusCode,
     ZapMalformedReply,
     ZMQError,
 )
 from securemq.security.base import HandshakeConfig
-from securemq.security.plain import PlainMechanism, State, ZapHandlerMissing
+from securemq.security.plain import PlainMechanism, State
 from securemq.zmtp.commands import command_body, encode_metadata, split_command
 from securemq.zmtp.connection import Connection
 from securemq.zmtp.connection import State as ConnState
@@ -51,6 +51,7 @@ from securemq.zmtp.events import (
     ConnectionClosed,
     HandshakeComplete,
     MessagesReceived,
+    ZapRequested,
 )
 from securemq.zmtp.events import Event as ZEvent
 from securemq.zmtp.frames import encode_command
@@ -168,37 +169,32 @@ def zap_reply(request: list[bytes], status: bytes = b"200", user_id: bytes = b"j
             user_id, metadata]
 
 
-def answer_zap(conn: Connection, status: bytes = b"200", user_id: bytes = b"joe",
-               metadata: bytes = b"") -> None:
-    """Play the engine's part of ZAP for a server Connection.
+def zap_requested(events: list[ZEvent]) -> list[bytes]:
+    """The frames of the one :class:`ZapRequested` among ``events``."""
+    requests = [e.frames for e in events if isinstance(e, ZapRequested)]
+    assert len(requests) == 1, events
+    return requests[0]
 
-    NEEDS CONNECTION SUPPORT: take ``zap_request`` from the mechanism, hand it the reply,
-    and queue the commands it returns (or the ERROR of a refusal) with ``send_command``.
-    A refusal re-raises: the Connection cannot be told to close yet.
-    """
-    mech = plain(conn)
-    request = mech.zap_request
-    assert request is not None, "no ZAP request pending"
-    mech.zap_request = None  # the engine takes it
-    try:
-        bodies = mech.receive_zap_reply(zap_reply(request, status, user_id, metadata))
-    except AuthenticationFailed as exc:
-        if exc.error_reply is not None:
-            conn.send_command(*split_command(exc.error_reply))
-        raise
-    for body in bodies:
-        conn.send_command(*split_command(body))
+
+def answer_zap(conn: Connection, request: list[bytes], status: bytes = b"200",
+               user_id: bytes = b"joe", metadata: bytes = b"") -> list[ZEvent]:
+    """Play the ZAP handler: hand ``conn`` the reply to ``request``; return its events."""
+    return conn.zap_reply(zap_reply(request, status, user_id, metadata))
 
 
 def handshake(chunker: Chunker = whole, client_kw: Mapping[str, Any] | None = None,
               server_kw: Mapping[str, Any] | None = None
               ) -> tuple[Connection, Connection, list[ZEvent], list[ZEvent]]:
+    """A whole handshake; the server's events include its ZapRequested, answered 200."""
     client = make_client(**(client_kw or {}))
     server = make_server(**(server_kw or {}))
     ev_c, ev_s = pump(client, server, chunker)
-    assert ev_c == [] and ev_s == []
+    assert ev_c == []
+    request = zap_requested(ev_s)
+    assert ev_s == [ZapRequested(request)]
     assert plain(server).state is State.EXPECT_ZAP_REPLY
-    answer_zap(server)
+    assert plain(server).zap_request is None  # the Connection took it
+    ev_s += answer_zap(server, request)
     more_c, more_s = pump(client, server, chunker)
     return client, server, ev_c + more_c, ev_s + more_s
 
@@ -218,17 +214,20 @@ def server_after(data: bytes, **kw: Any) -> tuple[Connection, list[ZEvent]]:
     return server, events
 
 
-def server_after_hello(**kw: Any) -> Connection:
+def server_after_hello(**kw: Any) -> tuple[Connection, list[bytes]]:
+    """A server fed a client greeting and HELLO; return it and its ZAP request."""
     server, events = server_after(LIBZMQ_HELLO, **kw)
-    assert events == []
+    request = zap_requested(events)
+    assert events == [ZapRequested(request)]
     assert plain(server).state is State.EXPECT_ZAP_REPLY
-    return server
+    assert plain(server).zap_request is None  # the Connection took it
+    return server, request
 
 
 def server_after_welcome(**kw: Any) -> Connection:
-    server = server_after_hello(**kw)
+    server, request = server_after_hello(**kw)
     out(server)
-    answer_zap(server)
+    assert answer_zap(server, request) == []
     assert out(server) == LIBZMQ_WELCOME
     assert plain(server).state is State.EXPECT_INITIATE
     return server
@@ -273,12 +272,12 @@ def test_server_sends_greeting_only_until_hello() -> None:
 
 def test_libzmq_session_byte_exact() -> None:
     """Every command of a libzmq PUSH -> PULL session, both ways, as libzmq sends it."""
-    server = server_after_hello(socket_type=PULL)
-    out(server)
-    answer_zap(server)
+    server, request = server_after_hello(socket_type=PULL)
+    assert out(server) == SERVER_GREETING
+    assert answer_zap(server, request) == []
     assert out(server) == LIBZMQ_WELCOME
     events = server.receive_data(LIBZMQ_INITIATE_PUSH)
-    assert events == [HandshakeComplete({"socket-type": b"PUSH"}, 1)]
+    assert events == [HandshakeComplete({"socket-type": b"PUSH", "user-id": b"joe"}, 1)]
     assert out(server) == LIBZMQ_READY_PULL
 
     client = client_after_greeting(socket_type=PUSH)
@@ -299,9 +298,10 @@ def test_hello_carries_any_credentials_up_to_255(username: bytes, password: byte
     assert body == (b"\x05HELLO" + bytes((len(username),)) + username
                     + bytes((len(password),)) + password)
     server, events = server_after(frame)
-    assert events == []
-    request = plain(server).zap_request
-    assert request is not None and request[7:] == [username, password]
+    request = zap_requested(events)
+    assert events == [ZapRequested(request)]
+    assert request[7:] == [username, password]
+    assert plain(server).zap_request is None
 
 
 @pytest.mark.parametrize("field", ["username", "password"])
@@ -321,11 +321,15 @@ def test_two_peers_handshake_and_traffic(chunker: Chunker) -> None:
         server_kw={"metadata": {"X-Zone": b"eu"}})
     assert ev_c == [HandshakeComplete({"socket-type": b"ROUTER", "identity": b"",
                                        "x-zone": b"eu"}, 1)]
-    assert ev_s == [HandshakeComplete({"socket-type": b"DEALER", "identity": b"client-1",
-                                       "x-app": b"a"}, 1)]
+    assert ev_s == [
+        ZapRequested([b"", b"1.0", b"1", b"", b"192.0.2.7", b"", b"PLAIN", USER, PASSWORD]),
+        HandshakeComplete({"socket-type": b"DEALER", "identity": b"client-1", "x-app": b"a",
+                           "user-id": b"joe"}, 1)]
     assert client.state is server.state is ConnState.TRAFFIC
     assert plain(client).done and plain(server).done
     assert plain(server).user_id == b"joe"
+    assert server.peer_metadata["user-id"] == b"joe"
+    assert "user-id" not in client.peer_metadata
     client.send_messages([[b"hello", b"x" * 300]])
     server.send_messages([[b"client-1"], [b"back"]])
     ev_c, ev_s = pump(client, server, chunker)
@@ -337,35 +341,63 @@ def test_two_peers_handshake_and_traffic(chunker: Chunker) -> None:
 
 def test_greeting_and_hello_in_one_chunk() -> None:
     server, events = server_after(LIBZMQ_HELLO)
-    assert events == [] and plain(server).zap_request is not None
+    assert events == [ZapRequested(
+        [b"", b"1.0", b"1", b"", b"192.0.2.7", b"", b"PLAIN", USER, PASSWORD])]
+    assert plain(server).zap_request is None
 
 
 def test_zap_request_follows_rfc_27() -> None:
-    server = server_after_hello(zap_domain=b"global", routing_id=b"srv")
-    assert plain(server).zap_request == [
+    _, request = server_after_hello(zap_domain=b"global", routing_id=b"srv")
+    assert request == [
         b"", b"1.0", b"1", b"global", b"192.0.2.7", b"srv", b"PLAIN", USER, PASSWORD]
 
 
 def test_zap_user_id_and_properties_are_kept() -> None:
-    server = server_after_hello()
-    answer_zap(server, user_id=b"alice",
-               metadata=encode_metadata([("X-Role", b"admin"), ("Hello", b"world")]))
+    server, request = server_after_hello()
+    assert answer_zap(server, request, user_id=b"alice", metadata=encode_metadata(
+        [("X-Role", b"admin"), ("Hello", b"world")])) == []
     assert plain(server).user_id == b"alice"
     assert plain(server).zap_properties == {"x-role": b"admin", "hello": b"world"}
     assert plain(server).zap_request is None  # the password is not kept around
+
+
+def test_zap_properties_and_user_id_reach_peer_metadata() -> None:
+    """As libzmq: the handler's properties override the peer's; User-Id is added."""
+    server, request = server_after_hello(socket_type=PULL)
+    out(server)
+    assert answer_zap(server, request, user_id=b"alice", metadata=encode_metadata(
+        [("X-Role", b"admin"), ("Hello", b"world")])) == []
+    assert out(server) == LIBZMQ_WELCOME
+    events = server.receive_data(metadata_cmd(b"INITIATE", b"PUSH", **{"X-Role": b"user"}))
+    expected = {"socket-type": b"PUSH", "x-role": b"admin", "hello": b"world",
+                "user-id": b"alice"}
+    assert events == [HandshakeComplete(expected, 1)]
+    assert server.peer_metadata == expected
+
+
+def test_zap_with_empty_user_id_gives_an_empty_user_id_property() -> None:
+    """libzmq takes User-Id from the reply's frame even when it is empty."""
+    server, request = server_after_hello(socket_type=PULL)
+    assert answer_zap(server, request, user_id=b"") == []
+    events = server.receive_data(LIBZMQ_INITIATE_PUSH)
+    assert events == [HandshakeComplete({"socket-type": b"PUSH", "user-id": b""}, 1)]
+    assert plain(server).user_id == b""
 
 
 @pytest.mark.parametrize("status", [b"400", b"500"])
 def test_zap_refusal_sends_error_and_client_fails(status: bytes) -> None:
     client = make_client()
     server = make_server()
-    pump(client, server)
-    with pytest.raises(AuthenticationFailed) as info:
-        answer_zap(server, status)
-    assert info.value.status_code == int(status)
-    assert info.value.event == Event.HANDSHAKE_FAILED_AUTH
+    _, ev_s = pump(client, server)
+    events = answer_zap(server, zap_requested(ev_s), status)
+    error = closed(events)
+    assert events == [ConnectionClosed(error)]
+    assert type(error) is AuthenticationFailed
+    assert error.status_code == int(status)
+    assert error.event == Event.HANDSHAKE_FAILED_AUTH
+    assert server.state is ConnState.CLOSED
     assert plain(server).state is State.CLOSED
-    wire = out(server)
+    wire = out(server)  # queued before the close was reported
     assert wire == encode_command(b"ERROR", b"\x03" + status)
     events = client.receive_data(wire)
     error = closed(events)
@@ -378,12 +410,55 @@ def test_zap_temporary_failure_closes_silently() -> None:
     """RFC 27/26: a 300 reply disconnects the client without an ERROR."""
     client = make_client()
     server = make_server()
-    pump(client, server)
-    with pytest.raises(AuthenticationFailed) as info:
-        answer_zap(server, b"300")
-    assert info.value.status_code == 300
-    assert info.value.error_reply is None
+    _, ev_s = pump(client, server)
+    events = answer_zap(server, zap_requested(ev_s), b"300")
+    error = closed(events)
+    assert events == [ConnectionClosed(error)]
+    assert type(error) is AuthenticationFailed
+    assert error.status_code == 300
+    assert error.error_reply is None
+    assert server.state is ConnState.CLOSED
+    assert plain(server).state is State.CLOSED
     assert out(server) == b""
+
+
+class _WipedPlain(PlainMechanism):
+    """A PLAIN mechanism that records the Connection's calls to ``wipe``."""
+
+    wiped = 0
+
+    def wipe(self) -> None:
+        self.wiped += 1
+
+
+@pytest.mark.parametrize("status", [b"200", b"300", b"400", b"bad"])
+def test_connection_wipes_the_mechanism_on_failure_only(status: bytes) -> None:
+    mech = _WipedPlain(server_config(), "192.0.2.7")
+    server = Connection(mech)
+    events = server.receive_data(CLIENT_GREETING + LIBZMQ_HELLO)
+    assert mech.wiped == 0
+    reply = zap_reply(zap_requested(events), b"200" if status == b"bad" else status)
+    events = server.zap_reply(reply[:-1] if status == b"bad" else reply)
+    if status == b"200":
+        assert events == []
+        assert server.receive_data(metadata_cmd(b"INITIATE", b"DEALER"))[0] == \
+            HandshakeComplete({"socket-type": b"DEALER", "user-id": b"joe"}, 1)
+        assert mech.wiped == 0
+    else:
+        closed(events)
+        assert mech.wiped == 1
+
+
+def test_zap_reply_after_close_is_ignored() -> None:
+    """The handler may answer after the connection closed: nothing happens."""
+    server, events = server_after(LIBZMQ_HELLO + encode_command(b"PING", b"\x00\x00"))
+    request = zap_requested(events)
+    assert type(closed(events)) is UnspecifiedProtocolError
+    assert out(server) == SERVER_GREETING
+    for status in (b"200", b"400"):
+        assert answer_zap(server, request, status) == []
+        assert out(server) == b""  # no WELCOME, no ERROR
+        assert server.state is ConnState.CLOSED
 
 
 @pytest.mark.parametrize(("reply", "exc_type"), [
@@ -396,22 +471,33 @@ def test_zap_temporary_failure_closes_silently() -> None:
 ])
 def test_malformed_zap_reply_refuses_the_client(reply: list[bytes],
                                                 exc_type: type[ZapError]) -> None:
-    server = server_after_hello()
+    server, _ = server_after_hello()
     out(server)
-    with pytest.raises(exc_type):
-        plain(server).receive_zap_reply(reply)
+    events = server.zap_reply(reply)
+    error = closed(events)
+    assert events == [ConnectionClosed(error)]
+    assert type(error) is exc_type
+    assert error.error_reply is None
+    assert server.state is ConnState.CLOSED
     assert plain(server).state is State.CLOSED
-    assert out(server) == b""  # no WELCOME
+    assert out(server) == b""  # no WELCOME, no ERROR
 
 
 def test_zap_reply_without_request_is_a_driver_bug() -> None:
     server = make_server()
-    server.receive_data(CLIENT_GREETING)
+    assert server.receive_data(CLIENT_GREETING) == []
     with pytest.raises(RuntimeError):
-        plain(server).receive_zap_reply(zap_reply([b""] * 9))
+        server.zap_reply(zap_reply([b""] * 9))
     server = server_after_welcome()
     with pytest.raises(RuntimeError):
-        plain(server).receive_zap_reply(zap_reply([b""] * 9))
+        server.zap_reply(zap_reply([b""] * 9))  # a second reply
+    assert out(server) == b""
+    client = client_after_greeting()
+    with pytest.raises(RuntimeError):
+        client.zap_reply(zap_reply([b""] * 9))
+    mech = PlainMechanism(server_config())
+    with pytest.raises(RuntimeError):
+        mech.receive_zap_reply(zap_reply([b""] * 9))
 
 
 @pytest.mark.parametrize("policy", [{}, {"strict": True}, {"zap_enforce_domain": True},
@@ -420,6 +506,7 @@ def test_no_zap_handler_refuses_like_libzmq(policy: dict[str, Any]) -> None:
     """libzmq 4.3.5: no handler -> HANDSHAKE_FAILED_NO_DETAIL with EFAULT, no ERROR."""
     server, events = server_after(LIBZMQ_HELLO, zap_handler=False, **policy)
     error = closed(events)
+    assert events == [ConnectionClosed(error)]  # no ZapRequested
     assert isinstance(error, ZapHandlerMissing)
     assert error.event == Event.HANDSHAKE_FAILED_NO_DETAIL
     assert error.event_value == error.errno == EFAULT
@@ -452,6 +539,7 @@ def test_malformed_hello(data: bytes, chunker: Chunker) -> None:
     server = make_server()
     events = feed(server, CLIENT_GREETING + encode_command(b"HELLO", data), chunker)
     error = closed(events)
+    assert events == [ConnectionClosed(error)]  # no ZapRequested
     assert isinstance(error, MalformedCommand)
     assert error.code == Code.ZMTP_MALFORMED_COMMAND_HELLO
     assert plain(server).zap_request is None
@@ -490,6 +578,7 @@ def test_command_while_zap_decides_is_unspecified_like_libzmq(command: bytes) ->
     """An INITIATE pipelined behind the HELLO: libzmq reports ZMTP_UNSPECIFIED."""
     _, events = server_after(LIBZMQ_HELLO + command)
     error = closed(events)
+    assert events == [ZapRequested(zap_requested(events)), ConnectionClosed(error)]
     assert type(error) is UnspecifiedProtocolError
     assert error.code == Code.ZMTP_UNSPECIFIED
 
@@ -587,34 +676,46 @@ def test_malformed_error_from_server(data: bytes) -> None:
     assert error.code == Code.ZMTP_MALFORMED_COMMAND_ERROR
 
 
-def test_libzmq_4_3_5_plain_error_closes_the_client() -> None:
-    """libzmq 4.3.5's PLAIN ERROR (name length 0x5E, see LIBZMQ_PLAIN_ERROR_400) fails
-    the command-frame check in the Connection, before the mechanism sees it: the client
-    closes, which is the outcome that matters, but without the ZAP status code."""
-    client = client_after_greeting()
-    error = closed(client.receive_data(LIBZMQ_PLAIN_ERROR_400))
-    assert isinstance(error, MalformedCommand)
-
-
-@pytest.mark.xfail(strict=True, reason="NEEDS CONNECTION SUPPORT: the Connection splits "
-                   "command bodies itself and refuses libzmq 4.3.5's PLAIN ERROR body "
-                   "before a mechanism could recognise it")
-def test_libzmq_4_3_5_plain_error_reports_the_status() -> None:
-    client = client_after_greeting()
-    error = closed(client.receive_data(LIBZMQ_PLAIN_ERROR_400))
-    assert isinstance(error, AuthenticationFailed)
+@pytest.mark.parametrize("after_welcome", [False, True])
+@pytest.mark.parametrize("chunker", [whole, bytewise], ids=["whole", "bytewise"])
+def test_libzmq_4_3_5_plain_error_reports_the_status(after_welcome: bool,
+                                                     chunker: Chunker) -> None:
+    """libzmq 4.3.5's PLAIN ERROR (name length 0x5E, see LIBZMQ_PLAIN_ERROR_400) is read
+    as the ERROR it means: the client closes with the ZAP status code."""
+    client = client_after_welcome() if after_welcome else client_after_greeting()
+    error = closed(feed(client, LIBZMQ_PLAIN_ERROR_400, chunker))
+    assert type(error) is AuthenticationFailed
     assert error.status_code == 400
+    assert error.event == Event.HANDSHAKE_FAILED_AUTH
+    assert plain(client).state is State.CLOSED
 
 
 # -- greetings -------------------------------------------------------------------------------
 
 
 def test_two_clients_refuse_each_other() -> None:
-    """RFC 24: the as-server field tells client from server; two clients cannot talk."""
+    """Two clients pass the greeting (libzmq 4.3.5 servers send as-server 0 too, so a
+    client cannot refuse it there), then each refuses the other's HELLO."""
     a, b = make_client(), make_client()
     ev_a, ev_b = pump(a, b)
-    assert isinstance(closed(ev_a), MechanismMismatch)
-    assert isinstance(closed(ev_b), MechanismMismatch)
+    for events in (ev_a, ev_b):
+        error = closed(events)
+        assert type(error) is UnexpectedCommand
+        assert error.code == Code.ZMTP_UNEXPECTED_COMMAND
+
+
+def test_client_accepts_a_server_greeting_with_as_server_0() -> None:
+    """libzmq 4.3.5 never sets as-server (zmtp_engine.cpp zeroes the 32 octets after the
+    mechanism name): its PLAIN server greets like a client, and we go on with HELLO."""
+    client = make_client(socket_type=PUSH)
+    assert out(client) == CLIENT_GREETING
+    assert client.receive_data(CLIENT_GREETING) == []
+    assert client.state is ConnState.EXPECT_HANDSHAKE
+    assert out(client) == LIBZMQ_HELLO
+    assert client.receive_data(LIBZMQ_WELCOME) == []
+    assert out(client) == LIBZMQ_INITIATE_PUSH
+    assert client.receive_data(LIBZMQ_READY_PULL) == [
+        HandshakeComplete({"socket-type": b"PULL"}, 1)]
 
 
 def test_two_servers_refuse_each_other() -> None:
@@ -727,16 +828,10 @@ def _all_failures() -> Iterator[ProtocolError]:
                     if isinstance(e, ConnectionClosed))
         yield from (e.error for e in server_after(bad)[1] if isinstance(e, ConnectionClosed))
     for status in (b"300", b"400", b"500"):
-        server, _ = server_after(hello)
-        try:
-            answer_zap(server, status)
-        except ProtocolError as exc:
-            yield exc
+        server, events = server_after(hello)
+        yield closed(answer_zap(server, zap_requested(events), status))
     server, _ = server_after(hello)
-    try:
-        plain(server).receive_zap_reply([SECRET])
-    except ProtocolError as exc:
-        yield exc
+    yield closed(server.zap_reply([SECRET]))
     server, events = server_after(hello + hello)
     yield closed(events)
     client = client_after_greeting(password=SECRET)
@@ -778,22 +873,30 @@ def test_garbage_never_raises(garbage: bytes, as_server: bool, prefix: str) -> N
     assert (conn.state is ConnState.CLOSED) == bool(closes)
     for e in closes:
         assert isinstance(e.error, ProtocolError)
+    requests = [e.frames for e in events if isinstance(e, ZapRequested)]
+    assert len(requests) <= int(as_server)
+    if requests and not closes:
+        # The handler admits the client: the handshake resumes without raising.
+        assert answer_zap(conn, requests[0]) == []
+        assert plain(conn).state is State.EXPECT_INITIATE
 
 
 def test_whole_session_split_at_every_byte_boundary() -> None:
     """The server's view of a libzmq client session, split in two at every offset."""
     session = CLIENT_GREETING + LIBZMQ_HELLO
+    request = [b"", b"1.0", b"1", b"", b"192.0.2.7", b"", b"PLAIN", USER, PASSWORD]
     for cut in range(len(session) + 1):
         server = make_server(socket_type=PULL)
-        assert feed(server, session[:cut]) + feed(server, session[cut:]) == []
-        assert plain(server).zap_request is not None
+        assert feed(server, session[:cut]) + feed(server, session[cut:]) == [
+            ZapRequested(request)]
+        assert plain(server).zap_request is None
     tail = LIBZMQ_INITIATE_PUSH + b"\x00\x03abc"
     for cut in range(len(tail) + 1):
         server = make_server(socket_type=PULL)
-        feed(server, session)
-        answer_zap(server)
+        assert feed(server, session) == [ZapRequested(request)]
+        assert answer_zap(server, request) == []
         events = feed(server, tail[:cut]) + feed(server, tail[cut:])
-        assert events[0] == HandshakeComplete({"socket-type": b"PUSH"}, 1)
+        assert events[0] == HandshakeComplete({"socket-type": b"PUSH", "user-id": b"joe"}, 1)
         assert [m for e in events if isinstance(e, MessagesReceived)
                 for m in e.messages] == [[b"abc"]]
 
@@ -854,19 +957,10 @@ def listener() -> Iterator[socket.socket]:
 
 
 class TcpPeer:
-    """Pumps one Connection over a blocking TCP socket.
+    """Pumps one Connection over a blocking TCP socket, the stream passed as is."""
 
-    ``libzmq_server``: libzmq 4.3.5 never sets the greeting's as-server octet
-    (zmtp_engine.cpp zeroes the 32 octets after the mechanism name), so a libzmq PLAIN
-    server says "client" like us and the Connection refuses it as MechanismMismatch.
-    NEEDS CONNECTION SUPPORT: until the Connection tolerates that, we set the octet
-    (offset 32 of the stream) to 1 on its way in.
-    """
-
-    def __init__(self, sock: socket.socket, conn: Connection,
-                 libzmq_server: bool = False) -> None:
-        self.sock, self.conn, self.libzmq_server = sock, conn, libzmq_server
-        self.fed = 0
+    def __init__(self, sock: socket.socket, conn: Connection) -> None:
+        self.sock, self.conn = sock, conn
 
     def drive(self, done: Callable[[list[ZEvent]], bool]) -> list[ZEvent]:
         """Exchange data until ``done(events)``, a close, or EOF (as a close)."""
@@ -881,16 +975,27 @@ class TcpPeer:
             if not data:
                 events.append(ConnectionClosed(UnspecifiedProtocolError("EOF")))
                 return events
-            if self.libzmq_server and self.fed <= 32 < self.fed + len(data):
-                patched = bytearray(data)
-                patched[32 - self.fed] = 1
-                data = bytes(patched)
-            self.fed += len(data)
             events += self.conn.receive_data(data)
 
 
 def _has(kind: type) -> Callable[[list[ZEvent]], bool]:
     return lambda events: any(isinstance(e, kind) for e in events)
+
+
+def _ask_handler(zctx: Any, request: list[bytes]) -> list[bytes]:
+    """Send a ZapRequested's frames to the handler on ``inproc://zeromq.zap.01`` as the
+    engine does, from a DEALER (the empty delimiter is the first frame); return the reply,
+    delimiter included, for :meth:`Connection.zap_reply`."""
+    dealer = zctx.socket(zmq.DEALER)
+    dealer.linger = 0
+    dealer.rcvtimeo = 5000
+    try:
+        dealer.connect("inproc://zeromq.zap.01")
+        dealer.send_multipart(request)
+        reply: list[bytes] = dealer.recv_multipart()
+        return reply
+    finally:
+        dealer.close(linger=0)
 
 
 def _recv_at_least(sock: socket.socket, n: int) -> bytes:
@@ -924,7 +1029,7 @@ def test_we_connect_to_libzmq_plain_server(zctx: Any, zap_handler: ZapHandler) -
         port = pull.bind_to_random_port("tcp://127.0.0.1")
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             conn = make_client(socket_type=PUSH)
-            peer = TcpPeer(sock, conn, libzmq_server=True)
+            peer = TcpPeer(sock, conn)
             events = peer.drive(_has(HandshakeComplete))
             assert events == [HandshakeComplete({"socket-type": b"PULL"}, 1)]
             conn.send_messages([[b"over", b"plain"]])
@@ -948,12 +1053,13 @@ def test_libzmq_plain_server_refuses_our_wrong_password(zctx: Any,
         port = pull.bind_to_random_port("tcp://127.0.0.1")
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             conn = make_client(socket_type=PUSH, password=b"wrong")
-            events = TcpPeer(sock, conn, libzmq_server=True).drive(_has(HandshakeComplete))
-            # libzmq 4.3.5 answers with its malformed PLAIN ERROR (LIBZMQ_PLAIN_ERROR_400);
-            # we close on it. A fixed libzmq would send a proper ERROR 400.
+            events = TcpPeer(sock, conn).drive(_has(HandshakeComplete))
+            # libzmq 4.3.5 answers with its malformed PLAIN ERROR (LIBZMQ_PLAIN_ERROR_400),
+            # which we read as ERROR 400; a fixed libzmq sends a proper ERROR 400.
             error = closed(events)
-            assert isinstance(error, (MalformedCommand, AuthenticationFailed))
-            assert not any(isinstance(e, HandshakeComplete) for e in events)
+            assert events == [ConnectionClosed(error)]
+            assert type(error) is AuthenticationFailed
+            assert error.status_code == 400
         assert zap_handler.requests[0][5:] == [b"PLAIN", USER, b"wrong"]
     finally:
         pull.close(linger=0)
@@ -970,7 +1076,9 @@ def test_libzmq_plain_error_bytes(zctx: Any, zap_handler: ZapHandler) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(CLIENT_GREETING + encode_command(b"HELLO", b"\x05admin\x01x"))
             got = _recv_at_least(sock, 64 + len(LIBZMQ_PLAIN_ERROR_400))
-        assert got[32] == 0  # as-server is never set by libzmq 4.3.5 (see TcpPeer)
+        # as-server is never set by libzmq 4.3.5 (test_client_accepts_a_server_greeting_
+        # with_as_server_0 checks that we go on all the same).
+        assert got[32] == 0
         # libzmq keeps the connection open after its ERROR: read just the command.
         assert got[64:] in (LIBZMQ_PLAIN_ERROR_400, encode_command(b"ERROR", b"\x03400"))
     finally:
@@ -985,7 +1093,8 @@ def _accept_server(listener: socket.socket, **kw: Any
 
 
 @pytest.mark.interop
-def test_libzmq_plain_client_connects_to_us(zctx: Any, listener: socket.socket) -> None:
+def test_libzmq_plain_client_connects_to_us(zctx: Any, listener: socket.socket,
+                                           zap_handler: ZapHandler) -> None:
     push = zctx.socket(zmq.PUSH)
     push.linger = 0
     push.sndtimeo = 5000
@@ -997,13 +1106,17 @@ def test_libzmq_plain_client_connects_to_us(zctx: Any, listener: socket.socket) 
         sock, conn = _accept_server(listener, socket_type=PULL, zap_domain=b"dom")
         with sock:
             peer = TcpPeer(sock, conn)
-            events = peer.drive(lambda ev: plain(conn).zap_request is not None)
-            assert events == []
-            assert plain(conn).zap_request == [b"", b"1.0", b"1", b"dom", b"127.0.0.1", b"",
-                                               b"PLAIN", USER, PASSWORD]
-            answer_zap(conn)  # NEEDS CONNECTION SUPPORT
+            events = peer.drive(_has(ZapRequested))
+            request = [b"", b"1.0", b"1", b"dom", b"127.0.0.1", b"", b"PLAIN", USER, PASSWORD]
+            assert events == [ZapRequested(request)]
+            assert plain(conn).zap_request is None
+            # The ZAP handler (libzmq's REP) gets the request and answers.
+            reply = _ask_handler(zctx, request)
+            assert reply == [b"", b"1.0", b"1", b"200", b"OK", USER, b""]
+            assert zap_handler.requests == [request[1:]]
+            assert conn.zap_reply(reply) == []
             events = peer.drive(_has(HandshakeComplete))
-            assert events == [HandshakeComplete({"socket-type": b"PUSH"}, 1)]
+            assert events == [HandshakeComplete({"socket-type": b"PUSH", "user-id": USER}, 1)]
             push.send_multipart([b"from", b"libzmq"])
             events = peer.drive(_has(MessagesReceived))
             assert [m for e in events if isinstance(e, MessagesReceived)
@@ -1056,10 +1169,18 @@ def test_we_refuse_libzmq_plain_client(zctx: Any, listener: socket.socket,
         push.connect(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
         sock, conn = _accept_server(listener, socket_type=PULL)
         with sock:
-            TcpPeer(sock, conn).drive(lambda ev: plain(conn).zap_request is not None)
-            with pytest.raises(AuthenticationFailed):
-                answer_zap(conn, status)  # NEEDS CONNECTION SUPPORT (the close)
-            sock.sendall(out(conn))
+            events = TcpPeer(sock, conn).drive(_has(ZapRequested))
+            request = zap_requested(events)
+            assert events == [ZapRequested(request)]
+            assert request[7:] == [USER, b"wrong"]
+            events = answer_zap(conn, request, status)
+            error = closed(events)
+            assert events == [ConnectionClosed(error)]
+            assert type(error) is AuthenticationFailed
+            assert error.status_code == int(status)
+            wire = out(conn)
+            assert wire == encode_command(b"ERROR", b"\x03" + status)
+            sock.sendall(wire)
             failures = (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
             seen = _monitor_events(mon, lambda event: event in failures)
             event, value = seen[-1]

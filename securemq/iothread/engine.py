@@ -24,13 +24,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..constants import Event
+from ..constants import Event, SecurityMechanism
 from ..error import ProtocolError
 from ..pipe import Peer, Pipe, Subscription, make_pipe
-from ..security.base import HandshakeConfig
+from ..security.base import HandshakeConfig, Mechanism
 from ..security.null import NullMechanism
 from ..zmtp.connection import Connection
 from ..zmtp.events import (
@@ -38,10 +38,12 @@ from ..zmtp.events import (
     ConnectionClosed,
     HandshakeComplete,
     MessagesReceived,
+    ZapRequested,
 )
 from ..zmtp.events import Event as ZmtpEvent
 from ..zmtp.frames import LARGE_FRAME, Buffer
-from .reactor import READ, WRITE
+from .reactor import READ, WRITE, Reactor
+from .zap import ZapClient
 
 if TYPE_CHECKING:
     from .reactor import Reactor, Timer
@@ -81,6 +83,12 @@ class IOConfig:
     heartbeat_ivl: int = 0
     heartbeat_ttl: int = 0
     heartbeat_timeout: int = -1
+    mechanism: int = 0
+    """``SecurityMechanism``: NULL, PLAIN or CURVE."""
+    handshake: HandshakeConfig | None = None
+    """What the security handshake needs (keys, credentials, ZAP domain)."""
+    max_handshakes: int = 0
+    """Most connections of a listener still in their handshake; 0 for no limit."""
 
 
 class Owner:
@@ -94,10 +102,18 @@ class Owner:
     """
 
     def __init__(self, post: Callable[[Any], None], emit: Callable[[int, int, str], None],
-                 count: Callable[[int], None]) -> None:
+                 count: Callable[[int], None],
+                 zap: Callable[[Reactor], ZapClient | None] | None = None,
+                 zap_bound: Callable[[], bool] = lambda: False) -> None:
         self.post = post
         self.emit = emit
         self.count = count
+        #: The ZAP client of an I/O thread, None when no handler is bound.
+        self.zap = zap if zap is not None else (lambda reactor: None)
+        #: Whether a ZAP handler is bound now.
+        self.zap_bound = zap_bound
+        #: Whether the "CURVE server admits any key" warning was logged for this socket.
+        self.warned_open_curve = False
         #: Set by the socket when it has been waiting: its next send may be written
         #: directly from its thread (see :class:`Engine`).
         self.direct = True
@@ -121,8 +137,7 @@ class Engine:
         self.sock = sock
         self.endpoint = endpoint
         cfg = session.config
-        mechanism = NullMechanism(HandshakeConfig(cfg.socket_type, cfg.routing_id,
-                                                  cfg.metadata))
+        mechanism = _make_mechanism(cfg, session.owner, _peer_ip(sock))
         deadline = None
         if cfg.handshake_ivl > 0:
             deadline = time.monotonic() + cfg.handshake_ivl / 1000
@@ -148,6 +163,10 @@ class Engine:
         self._events = _READ
         self._read_paused = False
         self._timer: Timer | None = None
+        self._zap: ZapClient | None = None
+        # A sealed (CURVE) connection is read and written by the I/O thread alone: a
+        # failed open wipes the keys, which must never race a seal in another thread.
+        self._sealed = mechanism.encrypts
         # Set by a direct write that could not finish: the I/O thread must take over.
         self._need_io = False
 
@@ -156,11 +175,7 @@ class Engine:
     @property
     def peer_address(self) -> str:
         """The peer's IP address (``Peer-Address`` metadata); empty for ipc."""
-        try:
-            addr = self.sock.getpeername()
-        except OSError:
-            return ""
-        return str(addr[0]) if isinstance(addr, tuple) else ""
+        return self.conn.mechanism.peer_address
 
     def start(self) -> None:
         """Register with the reactor and send our greeting."""
@@ -216,8 +231,11 @@ class Engine:
             self.closed = True
             self.reactor.unregister(self.fd)
             self.sock.close()
+            self.conn.wipe()
         if self._timer is not None:
             self._timer.cancel()
+        if self._zap is not None:
+            self._zap.cancel(self)
         if error is not None:
             log.info("closing %s: %s", self.endpoint, error)
         elif reason:
@@ -298,6 +316,10 @@ class Engine:
         if len(events) == 1 and type(events[0]) is MessagesReceived:
             self._deliver(events[0].messages)
             return [], None
+        return self._dispatch(events)
+
+    def _dispatch(self, events: list[ZmtpEvent]) -> tuple[list[ZmtpEvent], str | None]:
+        """Deliver messages and what must keep stream order (``rlock`` held)."""
         rest: list[ZmtpEvent] = []
         for ev in events:
             if type(ev) is MessagesReceived:
@@ -333,6 +355,8 @@ class Engine:
         for ev in rest:
             if type(ev) is CommandReceived:
                 self.session.command_received(ev.name, ev.data)
+            elif type(ev) is ZapRequested:
+                self._ask_zap(ev.frames)
             elif type(ev) is ConnectionClosed:
                 self._flush_conn()
                 self.close(ev.error)
@@ -346,6 +370,25 @@ class Engine:
         if self.conn.has_output():
             self._flush_conn()
 
+    # -- ZAP ------------------------------------------------------------------------------
+
+    def _ask_zap(self, frames: list[bytes]) -> None:
+        """Send the mechanism's request to the ZAP handler (I/O thread)."""
+        self._zap = self.session.owner.zap(self.reactor)
+        if self._zap is None:
+            # The handler went away since the handshake began.
+            self.zap_reply([])
+            return
+        self._zap.request(self, frames)
+
+    def zap_reply(self, frames: list[bytes]) -> None:
+        """The ZAP handler answered: resume the handshake (I/O thread)."""
+        if self.closed:
+            return
+        with self.rlock:
+            rest, gone = self._dispatch(self.conn.zap_reply(frames))
+        self._after_read(rest, gone)
+
     # -- reads by a waiting application thread ------------------------------------------
 
     def borrow(self) -> bool:
@@ -355,7 +398,8 @@ class Engine:
         :meth:`read_borrowed`; this saves the thread hand-off that otherwise sits
         between a message's arrival and a blocked ``recv`` (tens of microseconds).
         """
-        if self.closed or not self.handshaked or self._read_paused or self.borrowed:
+        if self.closed or not self.handshaked or self._read_paused or self.borrowed or \
+                self._sealed:
             return False
         self.borrowed = True
         self._apply_events()
@@ -409,7 +453,8 @@ class Engine:
     def _kick(self) -> None:
         """The out pipe woke up (called in the writer's thread): write now or delegate."""
         owner = self.session.owner
-        if owner.direct and not self._wbuf and self.wlock.acquire(blocking=False):
+        if owner.direct and not self._sealed and not self._wbuf and \
+                self.wlock.acquire(blocking=False):
             owner.direct = False
             try:
                 if not self.closed:
@@ -838,6 +883,15 @@ class Listener:
                 if exc.errno in (errno.EMFILE, errno.ENFILE):
                     return
                 continue
+            limit = self.config.max_handshakes
+            if limit and sum(1 for s in self.sessions
+                             if s.engine is None or not s.engine.handshaked) >= limit:
+                # Strict mode: unauthenticated peers cannot pile up half-open
+                # handshakes (each holds a descriptor and, for CURVE, crypto work).
+                log.warning("%s: %d handshakes pending, refusing a connection",
+                            self.endpoint, limit)
+                conn.close()
+                continue
             self.owner.emit(Event.ACCEPTED, conn.fileno(), self.endpoint)
             session = Session(self.reactor, self.owner, self.config, self.endpoint)
             session.on_finished = self.sessions.discard
@@ -855,3 +909,31 @@ class Listener:
         if close_sessions:
             for s in list(self.sessions):
                 s.close(linger)
+
+
+def _peer_ip(sock: socket.socket) -> str:
+    """The peer's IP address for ZAP and ``Peer-Address``; empty for ipc."""
+    try:
+        addr = sock.getpeername()
+    except OSError:
+        return ""
+    return str(addr[0]) if isinstance(addr, tuple) else ""
+
+
+def _make_mechanism(cfg: IOConfig, owner: Owner, peer_address: str) -> Mechanism:
+    """The security mechanism of a new connection, with the ZAP facts of this moment."""
+    hs = cfg.handshake or HandshakeConfig(cfg.socket_type, cfg.routing_id, cfg.metadata)
+    if owner.zap_bound():
+        hs = replace(hs, zap_handler=True)
+    if cfg.mechanism == SecurityMechanism.CURVE:
+        from ..security.curve import CurveMechanism  # noqa: PLC0415 - needs PyNaCl
+        if hs.as_server and not hs.zap_handler and not owner.warned_open_curve \
+                and not hs.strict and not hs.zap_enforce_domain:
+            owner.warned_open_curve = True
+            log.warning("CURVE server without a ZAP handler admits any client key "
+                        "(as libzmq does); bind one, or use Context(strict=True)")
+        return CurveMechanism(hs, peer_address)
+    if cfg.mechanism == SecurityMechanism.PLAIN:
+        from ..security.plain import PlainMechanism  # noqa: PLC0415
+        return PlainMechanism(hs, peer_address)
+    return NullMechanism(hs, peer_address)

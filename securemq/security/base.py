@@ -25,6 +25,7 @@ from ..error import (
     ZapBadRequestId,
     ZapBadVersion,
     ZapError,
+    ZapHandlerMissing,
     ZapInvalidMetadata,
     ZapInvalidStatusCode,
     ZapMalformedReply,
@@ -59,10 +60,10 @@ class HandshakeConfig:
     strict: bool = False
     """``Context(strict=True)``: fail closed where libzmq would admit."""
     plain_username: bytes = b""
-    plain_password: bytes = b""
+    plain_password: bytes = field(default=b"", repr=False)
     curve_publickey: bytes = b""
     """Our long-term CURVE public key, 32 raw octets."""
-    curve_secretkey: bytes = b""
+    curve_secretkey: bytes = field(default=b"", repr=False)
     """Our long-term CURVE secret key, 32 raw octets."""
     curve_serverkey: bytes = b""
     """The server's long-term public key (clients only), 32 raw octets."""
@@ -87,6 +88,8 @@ class Mechanism:
         #: From a 200 ZAP reply: the User-Id and the properties to attach to messages.
         self.user_id = b""
         self.zap_properties: dict[str, bytes] = {}
+        #: Whether a ZAP handler admitted the peer (then User-Id is set, even empty).
+        self.zap_answered = False
 
     def start(self) -> list[bytes]:
         """Return the command bodies to send once both greetings are exchanged."""
@@ -103,17 +106,20 @@ class Mechanism:
     # -- ZAP (RFC 27), server side ---------------------------------------------------------
 
     def zap_required(self) -> bool:
-        """Whether this handshake must ask a ZAP handler (PLAIN and CURVE semantics).
+        """Whether this handshake must ask a ZAP handler (CURVE and NULL semantics).
+
+        With no handler bound libzmq admits the peer (CurveZMQ's "Stonehouse" mode,
+        encryption without authentication) unless ``zap_enforce_domain`` is set; strict
+        mode refuses too.
 
         Raises:
-            AuthenticationFailed: no handler is bound and the policy (strict mode or
-                ``zap_enforce_domain``) says to refuse rather than admit.
+            ZapHandlerMissing: no handler is bound and the policy says to refuse.
         """
         cfg = self.config
         if cfg.zap_handler:
             return True
         if cfg.strict or cfg.zap_enforce_domain:
-            raise AuthenticationFailed("no ZAP handler to authenticate the peer", 500)
+            raise ZapHandlerMissing("no ZAP handler to authenticate the peer")
         return False
 
     def build_zap_request(self, credentials: list[bytes]) -> list[bytes]:
@@ -145,6 +151,7 @@ class Mechanism:
             raise exc
         self.user_id = user_id
         self.zap_properties = props
+        self.zap_answered = True
         return self.zap_admitted()
 
     def zap_admitted(self) -> list[bytes]:

@@ -10,27 +10,41 @@ from .base import HandshakeConfig, Mechanism, error_from_peer
 class NullMechanism(Mechanism):
     """NULL security: no authentication, no confidentiality.
 
-    ZAP for NULL (a ``zap_domain`` on the server) arrives with the ZAP issue; until then a
-    NULL handshake completes as soon as a valid READY arrives.
+    A socket with a ``zap_domain`` still asks a ZAP handler (RFC 27 "The NULL
+    Mechanism": filtering by address), as libzmq does: the request goes out at once,
+    and our READY only after a 200 reply, so that a refused peer never sees it.
     """
 
     name = b"NULL"
 
-    def __init__(self, config: HandshakeConfig) -> None:
-        super().__init__(config)
-        self._sent_ready = False
+    def __init__(self, config: HandshakeConfig, peer_address: str = "") -> None:
+        super().__init__(config, peer_address)
+        self._ready_received = False
+        self._admitted = True
 
     def start(self) -> list[bytes]:
-        """Both peers send READY at once: RFC 37 lets the server reply without waiting."""
-        self._sent_ready = True
+        """Send READY now, or once ZAP has admitted the peer."""
+        if self.config.zap_domain and self.zap_required():
+            self._admitted = False
+            self.build_zap_request([])
+            return []
+        return [self._ready()]
+
+    def _ready(self) -> bytes:
         props = basic_properties(self.config.socket_type, self.config.routing_id,
                                  self.config.metadata)
-        return [command_body(b"READY", encode_metadata(props))]
+        return command_body(b"READY", encode_metadata(props))
+
+    def zap_admitted(self) -> list[bytes]:
+        self._admitted = True
+        self.done = self._ready_received
+        return [self._ready()]
 
     def receive_command(self, name: bytes, data: bytes) -> list[bytes]:
-        if name == b"READY" and not self.done:
+        if name == b"READY" and not self._ready_received:
             self.peer_metadata = self.check_peer_metadata(data)
-            self.done = True
+            self._ready_received = True
+            self.done = self._admitted
             return []
         if name == b"ERROR":
             raise error_from_peer(data)

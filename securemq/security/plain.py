@@ -19,14 +19,14 @@ put in an exception, a log line or a ``repr`` here.
 from __future__ import annotations
 
 import enum
-from typing import ClassVar
 
-from ..constants import EFAULT, EINVAL, Event, ProtocolErrorCode
+from ..constants import EINVAL, ProtocolErrorCode
 from ..error import (
     MalformedCommand,
     ProtocolError,
     UnexpectedCommand,
     UnspecifiedProtocolError,
+    ZapHandlerMissing,
     ZMQError,
 )
 from ..zmtp.commands import basic_properties, command_body, encode_metadata
@@ -74,22 +74,6 @@ _ACCEPTS: frozenset[tuple[State, bytes]] = frozenset({
 # reports ZMTP_UNSPECIFIED; we do the same (checked against libzmq through pyzmq).
 _UNEXPECTED_STATES = frozenset({State.EXPECT_HELLO, State.EXPECT_INITIATE,
                                 State.EXPECT_WELCOME, State.EXPECT_READY})
-
-
-class ZapHandlerMissing(ProtocolError):
-    """A PLAIN server has no ZAP handler to check the credentials, so it refuses.
-
-    libzmq 4.3.5 (``plain_server_t::process_hello``) closes the connection without an
-    ERROR and reports ``HANDSHAKE_FAILED_NO_DETAIL`` with errno EFAULT; so do we.
-    """
-
-    event: ClassVar[int] = Event.HANDSHAKE_FAILED_NO_DETAIL
-    errno: ClassVar[int] = EFAULT
-
-    @property
-    def event_value(self) -> int:
-        """The errno that libzmq sends with ``HANDSHAKE_FAILED_NO_DETAIL``: EFAULT."""
-        return self.errno
 
 
 class PlainMechanism(Mechanism):

@@ -15,7 +15,12 @@ after what it waits for next:
     ``HANDSHAKE_FRAME_LIMIT`` octets: an unauthenticated peer cannot make us hold more.
 ``TRAFFIC``
     Messages are decoded in batches; PING is answered with PONG; other commands are
-    reported to the driver.
+    reported to the driver. With a mechanism that encrypts (CURVE), every frame travels
+    as one sealed MESSAGE with outer flags 0, its MORE and COMMAND flags inside the box,
+    as libzmq does; commands (PING, SUBSCRIBE...) are sealed too.
+
+A server mechanism that needs a ZAP handler pauses the handshake: the connection reports
+:class:`ZapRequested` and resumes when the driver calls :meth:`Connection.zap_reply`.
 
 A protocol violation moves the connection to ``CLOSED`` and is reported as the last event
 (after any messages that arrived intact before it), never raised to the driver. Time is
@@ -49,6 +54,7 @@ from .events import (
     Event,
     HandshakeComplete,
     MessagesReceived,
+    ZapRequested,
 )
 from .frames import Buffer, FrameDecoder, encode_messages, frame_header
 from .greeting import (
@@ -61,6 +67,11 @@ from .greeting import (
 )
 
 _U16 = struct.Struct(">H")
+_MORE = 0x01  # inner flags of a sealed frame (libzmq's, inside a CURVE MESSAGE box)
+_COMMAND = 0x02
+#: libzmq 4.3.5 writes its PLAIN ERROR name as ``"\x05ERROR"`` in C++, where the hex
+#: escape swallows the E: the body starts ``^RROR``. We read it as the ERROR it means.
+_LIBZMQ_PLAIN_ERROR = b"^RROR"
 
 #: Largest frame accepted before the handshake is done (metadata of a 255-octet routing
 #: id and generous application properties fit easily).
@@ -114,6 +125,8 @@ class Connection:
         self._pong_deadline: float | None = None
         self._ttl_deadline: float | None = None
         self._peer_ttl = 0.0
+        self._sealed = mechanism.encrypts
+        self._partial: list[bytes] = []  # frames of a sealed message still arriving
         #: Input asked for a timer: the driver should call :meth:`update_timers`.
         self.timers_pending = False
 
@@ -123,9 +136,7 @@ class Connection:
         """Take the buffers queued for the peer, in order; the caller writes them all."""
         control = self._control
         while control:
-            body = control.popleft()
-            self._out.append(frame_header(len(body), command=True))
-            self._out.append(body)
+            self._queue_command(control.popleft())
         out = self._out
         self._out = []
         return out
@@ -149,12 +160,32 @@ class Connection:
         """
         if self.state is not State.TRAFFIC:
             raise RuntimeError("messages can only be sent after the handshake")
-        return encode_messages(messages, self._out)
+        if not self._sealed:
+            return encode_messages(messages, self._out)
+        seal = self.mechanism.seal
+        out = self._out
+        size = 0
+        for msg in messages:
+            last = len(msg) - 1
+            for i, part in enumerate(msg):
+                body = seal(_MORE if i < last else 0, bytes(part))
+                out.append(frame_header(len(body)))
+                out.append(body)
+                size += len(body)
+        return size
 
     def send_command(self, name: bytes, data: bytes = b"") -> None:
         """Queue a traffic command such as SUBSCRIBE, CANCEL or PING."""
-        body = command_body(name, data)
-        self._out.append(frame_header(len(body), command=True))
+        self._queue_command(command_body(name, data))
+
+    def _queue_command(self, body: bytes) -> None:
+        if self._sealed and self.state is State.CLOSED:
+            return  # the session key is wiped; a command must not go out in the clear
+        if self._sealed and self.state is State.TRAFFIC:
+            body = self.mechanism.seal(_COMMAND, body)
+            self._out.append(frame_header(len(body)))
+        else:
+            self._out.append(frame_header(len(body), command=True))
         self._out.append(body)
 
     # -- timers ----------------------------------------------------------------------
@@ -223,6 +254,8 @@ class Connection:
             messages = self._decoder.large_filled(n)
         except ProtocolError as exc:
             return self._fail(exc, [])
+        if self._sealed:
+            return self._after_sealed(messages, [])
         events: list[Event] = [MessagesReceived(messages)] if messages else []
         if self._decoder.command is None:
             return events
@@ -234,6 +267,12 @@ class Connection:
             # Fast path: a chunk of traffic with no command in it yields one event.
             self._pong_deadline = self._ttl_deadline = None  # a sign of life
             decoder = self._decoder
+            if self._sealed:
+                try:
+                    messages = decoder.feed(data)
+                except ProtocolError as exc:
+                    return self._fail(exc, [])
+                return self._after_sealed(messages, [])
             try:
                 messages = decoder.feed(data)
             except ProtocolError as exc:
@@ -272,8 +311,10 @@ class Connection:
             # RFC 37 "The NULL Security Mechanism": the as-server field MUST be zero.
             if self.peer_greeting.as_server:
                 raise MechanismMismatch("as-server must be 0 with the NULL mechanism")
-        elif self.peer_greeting.as_server == self.mechanism.as_server:
-            raise MechanismMismatch("both peers claim the same security role")
+        elif self.peer_greeting.as_server and self.mechanism.as_server:
+            # Only two servers are caught here: libzmq 4.3.5 sends as-server 0 whatever
+            # its role, so two clients are left to fail on the first command.
+            raise MechanismMismatch("both peers claim the server role")
         self.state = State.EXPECT_HANDSHAKE
         self._queue_commands(self.mechanism.start())
         return buf[GREETING_SIZE:]
@@ -285,13 +326,21 @@ class Connection:
             while decoder.command is not None:
                 body = decoder.command
                 decoder.command = None
-                name, data = split_command(body)
                 if self.state is State.TRAFFIC:
+                    if self._sealed:
+                        # libzmq opens every traffic frame, whatever its outer flags.
+                        return self._after_sealed([[body]], events)
+                    name, data = split_command(body)
                     self._traffic_command(name, data, events)
                 else:
+                    if body.startswith(_LIBZMQ_PLAIN_ERROR):
+                        name, data = b"ERROR", body[len(_LIBZMQ_PLAIN_ERROR):]
+                    else:
+                        name, data = split_command(body)
                     self._queue_commands(self.mechanism.receive_command(name, data))
-                    if self.mechanism.done:
-                        self._enter_traffic(events)
+                    self._after_mechanism(events)
+                    if self._sealed and self.mechanism.done:
+                        return self._after_sealed(decoder.feed(b""), events)
                 messages = decoder.feed(b"")
                 if messages:
                     if self.state is not State.TRAFFIC:
@@ -303,11 +352,86 @@ class Connection:
             return self._fail(exc, events)
         return events
 
+    def _after_mechanism(self, events: list[Event]) -> None:
+        """Act on what the mechanism did with its input: ask ZAP, or start traffic."""
+        mechanism = self.mechanism
+        if mechanism.zap_request is not None:
+            events.append(ZapRequested(mechanism.zap_request))
+            mechanism.zap_request = None
+        if mechanism.done:
+            self._enter_traffic(events)
+
+    def zap_reply(self, frames: list[bytes]) -> list[Event]:
+        """Resume the handshake with the ZAP handler's reply (the driver got it)."""
+        if self.state is not State.EXPECT_HANDSHAKE:
+            return []
+        events: list[Event] = []
+        try:
+            self._queue_commands(self.mechanism.receive_zap_reply(frames))
+            self._after_mechanism(events)
+        except ProtocolError as exc:
+            return self._fail(exc, events)
+        return self._drain_commands(events)
+
+    def _after_sealed(self, messages: list[list[bytes]], events: list[Event]) -> list[Event]:
+        """Open sealed traffic frames: reassemble messages, act on sealed commands.
+
+        Every frame the decoder returned is one MESSAGE (libzmq never sets the outer
+        MORE), so they are opened in order whatever message they came grouped in.
+        """
+        open_ = self.mechanism.open
+        partial = self._partial
+        done: list[list[bytes]] = []
+        decoder = self._decoder
+        try:
+            while True:
+                for msg in messages:
+                    for body in msg:
+                        flags, payload = open_(body)
+                        if flags & _COMMAND:
+                            if done:
+                                events.append(MessagesReceived(done))
+                                done = []
+                            name, data = split_command(payload)
+                            self._traffic_command(name, data, events)
+                        else:
+                            partial.append(payload)
+                            if not flags & _MORE:
+                                done.append(partial)
+                                partial = self._partial = []
+                command = decoder.command
+                if command is None:
+                    break
+                decoder.command = None
+                try:
+                    rest = decoder.feed(b"")
+                except ProtocolError:
+                    rest = []  # kept in decoder.error, raised once the command is opened
+                messages = [[command], *rest]
+            if done:
+                events.append(MessagesReceived(done))
+                done = []  # delivered: the handler below must not append them again
+            if decoder.error is not None:
+                raise decoder.error
+        except ProtocolError as exc:
+            if done:
+                events.append(MessagesReceived(done))
+            return self._fail(exc, events)
+        return events
+
     def _enter_traffic(self, events: list[Event]) -> None:
         self.state = State.TRAFFIC
-        self.peer_metadata = self.mechanism.peer_metadata
+        mechanism = self.mechanism
+        # As libzmq: the ZAP handler's properties override the peer's own, and the
+        # User-Id it gave is a property of every message from this peer.
+        self.peer_metadata = {**mechanism.peer_metadata, **mechanism.zap_properties}
+        if mechanism.zap_answered:
+            # libzmq takes User-Id from the reply's frame, even empty, never from the
+            # handler's metadata.
+            self.peer_metadata["user-id"] = mechanism.user_id
         self._decoder.maxmsgsize = self.maxmsgsize
         self._decoder.commands_only = False
+        self._decoder.single_frames = self._sealed
         assert self.peer_greeting is not None
         minor = self.peer_greeting.minor if self.peer_greeting.major == 3 else VERSION_MINOR
         events.append(HandshakeComplete(self.peer_metadata, minor))
@@ -333,6 +457,17 @@ class Connection:
             self._out.append(body)
 
     def _fail(self, exc: ProtocolError, events: list[Event]) -> list[Event]:
+        if exc.error_reply is not None and self.state is not State.CLOSED:
+            # A refused peer learns why (RFC 27 status in ERROR) before we close.
+            self._out.append(frame_header(len(exc.error_reply), command=True))
+            self._out.append(exc.error_reply)
         self.state = State.CLOSED
+        self.wipe()
         events.append(ConnectionClosed(exc))
         return events
+
+    def wipe(self) -> None:
+        """Forget the mechanism's secrets; the driver calls it when the stream ends."""
+        wipe = getattr(self.mechanism, "wipe", None)
+        if wipe is not None:
+            wipe()

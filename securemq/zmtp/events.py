@@ -36,6 +36,18 @@ class CommandReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class ZapRequested:
+    """The server mechanism asks a ZAP handler (RFC 27) before admitting the peer.
+
+    The driver sends ``frames`` to the handler and hands the reply to
+    :meth:`Connection.zap_reply`; the handshake waits until then.
+    """
+
+    frames: list[bytes]
+    """The request, starting with the empty delimiter."""
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionClosed:
     """The peer broke the protocol: close the transport, log and report ``error``."""
 
@@ -43,4 +55,4 @@ class ConnectionClosed:
     """Why; carries the monitor event and protocol error code."""
 
 
-Event = HandshakeComplete | MessagesReceived | CommandReceived | ConnectionClosed
+Event = HandshakeComplete | MessagesReceived | CommandReceived | ZapRequested | ConnectionClosed

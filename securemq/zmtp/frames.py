@@ -110,12 +110,15 @@ def encode_messages(messages: Sequence[Sequence[Buffer]], out: list[Buffer]) -> 
     return total
 
 
-def _refuse_flags(flags: int) -> NoReturn:
+def _refuse_flags(flags: int, bad_xor: int) -> NoReturn:
     """Raise the error for a flags octet refused by :class:`FrameDecoder`."""
     if flags & _RESERVED:
         # RFC 37: bits 7-3 are reserved and MUST be zero; the flags octet alone shows it.
         raise UnspecifiedProtocolError(f"reserved frame flag bits set: {flags:#04x}")
-    raise UnexpectedCommand("message frame before the handshake completed")
+    if bad_xor and not flags & FLAG_COMMAND:
+        raise UnexpectedCommand("message frame before the handshake completed")
+    raise MalformedCommand("MORE on a sealed frame: MORE travels inside the box",
+                           ProtocolErrorCode.ZMTP_MALFORMED_COMMAND_MESSAGE)
 
 
 def _make_fresh_bytes() -> Callable[[int], tuple[bytes, memoryview] | None]:
@@ -216,6 +219,20 @@ class FrameDecoder:
         self._bad_mask = _RESERVED | FLAG_COMMAND if value else _RESERVED
 
     @property
+    def single_frames(self) -> bool:
+        """Whether a frame with MORE is refused (sealed traffic: each frame stands alone).
+
+        Under CURVE the outer flags are not authenticated and libzmq never sets MORE
+        there; refusing it keeps a forged MORE from holding a frame back while later
+        frames overtake it.
+        """
+        return bool(self._bad_mask & FLAG_MORE)
+
+    @single_frames.setter
+    def single_frames(self, value: bool) -> None:
+        self._bad_mask = self._bad_mask | FLAG_MORE if value else self._bad_mask & ~FLAG_MORE
+
+    @property
     def pending(self) -> bool:
         """True while part of a frame or of a multipart message is buffered."""
         return bool(self._buf or self._cur or self._large is not None)
@@ -277,7 +294,7 @@ class FrameDecoder:
         while n - off >= 2:
             flags = data[off]
             if (flags ^ bad_xor) & bad_mask:
-                _refuse_flags(flags)
+                _refuse_flags(flags, bad_xor)
             if flags & FLAG_LONG:
                 if n - off < 9:
                     break
