@@ -34,6 +34,7 @@ from .patterns.pair import Pair
 from .patterns.pipeline import Pull, Push
 from .patterns.pubsub import Pub, Sub, XPub, XSub, not_subscribable
 from .patterns.reqrep import Dealer, Rep, Req, Router
+from .patterns.stream import Stream
 from .pipe import Message, Peer
 from .security.base import HandshakeConfig
 from .transport import endpoint as ep
@@ -44,10 +45,10 @@ if TYPE_CHECKING:
 
 _PATTERNS: dict[int, Callable[[Options], Pattern]] = {
     C.PAIR: Pair, C.PUSH: Push, C.PULL: Pull, C.REQ: Req, C.REP: Rep,
-    C.DEALER: Dealer, C.ROUTER: Router, C.PUB: Pub, C.SUB: Sub, C.XPUB: XPub,
+    C.DEALER: Dealer, C.ROUTER: Router, C.STREAM: Stream, C.PUB: Pub, C.SUB: Sub, C.XPUB: XPub,
     C.XSUB: XSub,
 }
-_NOT_YET = {C.STREAM}
+_NOT_YET: set[int] = set()
 
 # Plain ints: an IntFlag operation costs a microsecond, too much for every send.
 _DONTWAIT = int(C.DONTWAIT)
@@ -663,7 +664,7 @@ class Socket:
             heartbeat_ivl=o.heartbeat_ivl, heartbeat_ttl=o.heartbeat_ttl,
             heartbeat_timeout=o.heartbeat_timeout, mechanism=int(o.mechanism),
             handshake=self._handshake_config(strict),
-            max_handshakes=64 if strict else 0,
+            max_handshakes=64 if strict else 0, stream_notify=bool(o.stream_notify),
         )
 
     def _check_cleartext(self, e: ep.Endpoint) -> None:
@@ -790,7 +791,7 @@ class Socket:
         session.preset_id = connect_id
         # Without IMMEDIATE, messages may be queued to a peer that is not connected yet
         # (libzmq behaviour); a ROUTER cannot address it before it says who it is.
-        if not cfg.immediate and self.socket_type != C.ROUTER:
+        if not cfg.immediate and self.socket_type not in (C.ROUTER, C.STREAM):
             peer = session.peer = session.make_peer()
             self._attach(peer)
         self._sessions.setdefault(addr, []).append(session)

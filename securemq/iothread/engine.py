@@ -25,9 +25,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from ..constants import Event, SecurityMechanism
+from ..constants import Event, SecurityMechanism, SocketType
 from ..error import ProtocolError
 from ..pipe import Peer, Pipe, Subscription, make_pipe
 from ..security.base import HandshakeConfig, Mechanism
@@ -42,6 +42,7 @@ from ..zmtp.events import (
 )
 from ..zmtp.events import Event as ZmtpEvent
 from ..zmtp.frames import LARGE_FRAME, Buffer
+from ..zmtp.raw import RawConnection
 from .reactor import READ, WRITE, Reactor
 from .zap import ZapClient
 
@@ -89,6 +90,8 @@ class IOConfig:
     """What the security handshake needs (keys, credentials, ZAP domain)."""
     max_handshakes: int = 0
     """Most connections of a listener still in their handshake; 0 for no limit."""
+    stream_notify: bool = True
+    """STREAM: deliver an empty message when a peer connects and when it leaves."""
 
 
 class Owner:
@@ -137,15 +140,22 @@ class Engine:
         self.sock = sock
         self.endpoint = endpoint
         cfg = session.config
-        mechanism = _make_mechanism(cfg, session.owner, _peer_ip(sock))
-        deadline = None
-        if cfg.handshake_ivl > 0:
-            deadline = time.monotonic() + cfg.handshake_ivl / 1000
-        timeout = cfg.heartbeat_timeout if cfg.heartbeat_timeout >= 0 else cfg.heartbeat_ivl
-        self.conn = Connection(mechanism, cfg.maxmsgsize, deadline,
-                               heartbeat_ivl=cfg.heartbeat_ivl / 1000,
-                               heartbeat_timeout=timeout / 1000,
-                               heartbeat_ttl=cfg.heartbeat_ttl / 1000)
+        self.raw: RawConnection | None = None
+        if cfg.socket_type == SocketType.STREAM:
+            self.raw = RawConnection(_peer_ip(sock), cfg.stream_notify)
+            self.conn = cast(Connection, self.raw)
+            mechanism: Mechanism | None = None
+        else:
+            mechanism = _make_mechanism(cfg, session.owner, _peer_ip(sock))
+            deadline = None
+            if cfg.handshake_ivl > 0:
+                deadline = time.monotonic() + cfg.handshake_ivl / 1000
+            timeout = cfg.heartbeat_timeout if cfg.heartbeat_timeout >= 0 \
+                else cfg.heartbeat_ivl
+            self.conn = Connection(mechanism, cfg.maxmsgsize, deadline,
+                                   heartbeat_ivl=cfg.heartbeat_ivl / 1000,
+                                   heartbeat_timeout=timeout / 1000,
+                                   heartbeat_ttl=cfg.heartbeat_ttl / 1000)
         self.out: Pipe | None = None
         self.inp: Pipe | None = None
         self.closed = False
@@ -166,7 +176,7 @@ class Engine:
         self._zap: ZapClient | None = None
         # A sealed (CURVE) connection is read and written by the I/O thread alone: a
         # failed open wipes the keys, which must never race a seal in another thread.
-        self._sealed = mechanism.encrypts
+        self._sealed = mechanism is not None and mechanism.encrypts
         # Set by a direct write that could not finish: the I/O thread must take over.
         self._need_io = False
 
@@ -182,6 +192,12 @@ class Engine:
         self.sock.setblocking(False)
         self.fd = self.sock.fileno()
         self.reactor.register(self.fd, _READ, self._on_io)
+        if self.raw is not None:
+            # No handshake: the peer is attached (and announced) at once.
+            with self.rlock:
+                rest, gone = self._dispatch(self.raw.start())
+            self._after_read(rest, gone)
+            return
         self._flush_conn()
         self._arm_timer()
 
@@ -362,6 +378,10 @@ class Engine:
                 self.close(ev.error)
                 return
         if gone is not None:
+            if self.raw is not None and self.inp is not None:
+                goodbye = self.raw.goodbye()
+                if goodbye:
+                    self._deliver(goodbye)  # stream_notify: the peer has gone
             self.close(reason=gone, err=self.close_errno)
             return
         if self.conn.timers_pending:
@@ -495,6 +515,13 @@ class Engine:
         while not self.closed:
             if self._wbuf and not self._send(io):
                 return  # kernel buffer full: EVENT_WRITE (or the I/O thread) resumes
+            if conn.close_requested:
+                # STREAM: an empty frame closes the connection once what precedes it
+                # is written.
+                self._finished = True
+                if not io:
+                    self._need_io = True
+                return
             if not q:
                 if out.closed:
                     self._finished = True

@@ -101,6 +101,9 @@ class Connection:
             in tenths of a second; 0 for none).
     """
 
+    #: Never set for ZMTP (STREAM's raw connection closes on an empty frame).
+    close_requested = False
+
     def __init__(self, mechanism: Mechanism, maxmsgsize: int = -1,
                  handshake_deadline: float | None = None, heartbeat_ivl: float = 0.0,
                  heartbeat_timeout: float = 0.0, heartbeat_ttl: float = 0.0) -> None:
