@@ -153,7 +153,8 @@ class Socket:
         self._check_open()
         if option in (C.SUBSCRIBE, C.UNSUBSCRIBE):
             pattern = self._pattern
-            if type(pattern) is not Sub:
+            manual = type(pattern) is XPub and self._opts.xpub_manual
+            if type(pattern) is not Sub and not manual:
                 raise not_subscribable()
             if isinstance(value, str):
                 raise TypeError("unicode not allowed, use setsockopt_string")
@@ -161,10 +162,13 @@ class Socket:
                 raise TypeError(f"expected bytes, not {type(value).__name__}")
             if self._mailbox.q:
                 self._process()
-            if option == C.SUBSCRIBE:
-                pattern.subscribe(bytes(value))
-            else:
-                pattern.unsubscribe(bytes(value))
+            if isinstance(pattern, XPub):
+                pattern.manual(option == C.SUBSCRIBE, bytes(value))
+            elif isinstance(pattern, Sub):
+                if option == C.SUBSCRIBE:
+                    pattern.subscribe(bytes(value))
+                else:
+                    pattern.unsubscribe(bytes(value))
             return
         if option == C.CONNECT_ROUTING_ID:
             if not isinstance(value, bytes):

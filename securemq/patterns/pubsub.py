@@ -119,7 +119,12 @@ class SubscriptionIndex:
 
 
 class Pub(Pattern):
-    """Sends each message to every subscriber whose subscription prefixes it."""
+    """Sends each message to every subscriber whose subscription prefixes it.
+
+    ``invert_matching`` sends to the subscribers with no matching subscription instead;
+    ``xpub_nodrop`` makes a full subscriber fail the send with EAGAIN rather than lose
+    the message; ``xpub_welcome_msg`` is queued to each new subscriber first.
+    """
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
@@ -127,6 +132,9 @@ class Pub(Pattern):
 
     def attach(self, peer: Peer) -> bool:
         super().attach(peer)
+        welcome = self.options.xpub_welcome_msg
+        if welcome:
+            peer.out.write([welcome])
         self._read_subscriptions(peer)
         return True
 
@@ -173,7 +181,19 @@ class Pub(Pattern):
         """Hook for XPUB: topics nobody holds any more."""
 
     def send(self, msg: Message) -> None:
-        for peer in self.index.match(msg[0]):
+        options = self.options
+        peers: Iterable[Peer] = self.index.match(msg[0])
+        if options.invert_matching:
+            matched = set(peers)
+            peers = [p for p in self.peers if p not in matched]
+        if options.xpub_nodrop:
+            # All or nothing: if one subscriber is full, nobody gets it yet (libzmq's
+            # check_hwm), and the socket waits until that subscriber drains.
+            peers = list(peers)
+            for peer in peers:
+                if not peer.dead and peer.out.full() and peer.out.wait_writable():
+                    raise _AGAIN.with_traceback(None)
+        for peer in peers:
             if not peer.dead and not peer.out.full():
                 peer.out.write(msg)  # a full subscriber loses this message (RFC 29)
 
@@ -191,29 +211,69 @@ class XPub(Pub):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self.pending: deque[Message] = deque()
+        # Messages for the application, each with the subscriber it came from.
+        self.pending: deque[tuple[Message, Peer | None]] = deque()
+        #: xpub_manual: what subscribers asked for (the application decides what to
+        #: put in ``index``); and the subscriber of the last message received.
+        self.requested = SubscriptionIndex()
+        self.last_subscriber: Peer | None = None
+
+    def _apply(self, peer: Peer, subscribe: bool, topic: bytes) -> None:
+        if not self.options.xpub_manual:
+            super()._apply(peer, subscribe, topic)
+            return
+        # Manual mode: every request goes up as it came; the application answers with
+        # SUBSCRIBE/UNSUBSCRIBE, which apply to the subscriber it came from.
+        if subscribe:
+            self.requested.add(topic, peer)
+        else:
+            self.requested.remove(topic, peer)
+        self.pending.append(([(b"\x01" if subscribe else b"\x00") + topic], peer))
+
+    def terminated(self, peer: Peer) -> None:
+        if self.options.xpub_manual:
+            self.index.remove_all(peer)
+            self._unsubscribed(peer, self.requested.remove_all(peer))
+            self.drained(peer)
+            if self.last_subscriber is peer:
+                self.last_subscriber = None
+            return
+        super().terminated(peer)
+
+    def manual(self, subscribe: bool, topic: bytes) -> None:
+        """SUBSCRIBE/UNSUBSCRIBE on a manual XPUB: act for the last subscriber heard."""
+        peer = self.last_subscriber
+        if peer is None or peer.dead:
+            return
+        if subscribe:
+            self.index.add(topic, peer)
+        else:
+            self.index.remove(topic, peer)
 
     def _subscribed(self, peer: Peer, topic: bytes, first: bool) -> None:
         if first or self.options.xpub_verbose or self.options.xpub_verboser:
-            self.pending.append([b"\x01" + topic])
+            self.pending.append(([b"\x01" + topic], peer))
 
     def _unsubscribed(self, peer: Peer, gone: list[bytes], topic: bytes | None = None) -> None:
         if topic is not None and not gone and self.options.xpub_verboser:
-            self.pending.append([b"\x00" + topic])
+            self.pending.append(([b"\x00" + topic], peer))
             return
         for t in gone:
-            self.pending.append([b"\x00" + t])
+            self.pending.append(([b"\x00" + t], peer))
 
     def _message_from_peer(self, peer: Peer, msg: Message) -> None:
         if len(msg) == 1 and msg[0][:1] in (b"\x01", b"\x00"):
             super()._message_from_peer(peer, msg)
         else:
-            self.pending.append(msg)
+            self.pending.append((msg, None))
 
     def recv(self) -> Message:
         if not self.pending:
             raise _AGAIN.with_traceback(None)
-        return self.pending.popleft()
+        msg, peer = self.pending.popleft()
+        if peer is not None:
+            self.last_subscriber = peer
+        return msg
 
     def can_recv(self) -> bool:
         return bool(self.pending)
@@ -277,9 +337,10 @@ class Sub(Pattern):
                 peer.out.write(item)  # subscriptions are never dropped for HWM
 
     def recv(self) -> Message:
+        invert = bool(self.options.invert_matching)
         while True:
             msg, peer = self.fq.recv()
-            if not self.filter or self.index.matches(msg[0]):
+            if not self.filter or self.index.matches(msg[0]) is not invert:
                 self.last_peer = peer
                 return msg
 
