@@ -127,11 +127,17 @@ class Context:
 
     def _zap_client(self, reactor: Reactor) -> ZapClient | None:
         """The ZAP client of ``reactor``'s I/O thread, made on first use (I/O thread)."""
+        handler = self._inproc.get("zeromq.zap.01")
         client = self._zap_clients.get(reactor)
-        if client is None or client.closed:
-            if self._terminated or not self._zap_handler_bound():
+        if client is not None and (client.closed or client.handler is not handler):
+            # The handler we were connected to has gone (an authenticator restarted):
+            # inproc connections do not follow a new binder, so connect afresh.
+            client.close()
+            client = None
+        if client is None:
+            if self._terminated or handler is None:
                 return None
-            client = self._zap_clients[reactor] = ZapClient(self, reactor)
+            client = self._zap_clients[reactor] = ZapClient(self, reactor, handler)
         return client
 
     def _count_session(self, delta: int) -> None:

@@ -138,7 +138,7 @@ def test_cut_link_is_detected_and_nobody_else_suffers(
         _wait_for(mon, "HANDSHAKE_SUCCEEDED", timeout_ms=20_000)
     finally:
         remote.kill()
-        remote.wait(timeout=10)
+        remote.communicate(timeout=10)  # reaps it and closes its pipes
         mon.close()
         local.close()
         pub.close()

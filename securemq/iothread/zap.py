@@ -40,8 +40,10 @@ class ZapClient:
     context closes it when it terminates.
     """
 
-    def __init__(self, context: Context, reactor: Reactor) -> None:
+    def __init__(self, context: Context, reactor: Reactor, handler: object = None) -> None:
         self.reactor = reactor
+        #: The handler's socket when we connected, to notice that it was replaced.
+        self.handler = handler
         sock = context.socket(DEALER, _internal=True)
         sock.linger = 0
         sock.sndhwm = sock.rcvhwm = 0  # never drop a request or a reply
