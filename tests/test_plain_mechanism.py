@@ -164,9 +164,12 @@ def pump(a: Connection, b: Connection, chunker: Chunker = whole
 
 def zap_reply(request: list[bytes], status: bytes = b"200", user_id: bytes = b"joe",
               metadata: bytes = b"") -> list[bytes]:
-    """The RFC 27 reply to ``request``, as a REP handler sends it (delimiter included)."""
+    """The RFC 27 reply to ``request``, as a REP handler sends it (delimiter included).
+
+    RFC 27: the user id is empty unless the status is 200.
+    """
     return [b"", b"1.0", request[2], status, b"OK" if status == b"200" else b"refused",
-            user_id, metadata]
+            user_id if status == b"200" else b"", metadata]
 
 
 def zap_requested(events: list[ZEvent]) -> list[bytes]:

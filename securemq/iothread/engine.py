@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -221,7 +222,8 @@ class Engine:
             if isinstance(ev, ConnectionClosed):
                 # A deadline passed (handshake, heartbeat): libzmq counts that as a
                 # connection error, after which it reconnects, not a protocol error.
-                self.close(reason=ev.error.reason, err=errno.ETIMEDOUT)
+                # libzmq reports the errno left by its last read: EAGAIN.
+                self.close(reason=ev.error.reason, err=errno.EAGAIN)
                 return
         if self.conn.has_output():
             self._flush_conn()
@@ -938,13 +940,31 @@ class Listener:
                 s.close(linger)
 
 
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
 def _peer_ip(sock: socket.socket) -> str:
-    """The peer's IP address for ZAP and ``Peer-Address``; empty for ipc."""
+    """The peer's address for ZAP and ``Peer-Address``.
+
+    TCP: its IP address. ipc: ``localhost:uid:gid:pid`` from the kernel's peer
+    credentials, as libzmq gives them (so a ZAP handler can filter local peers by
+    user); empty where the platform cannot tell.
+    """
     try:
         addr = sock.getpeername()
     except OSError:
         return ""
-    return str(addr[0]) if isinstance(addr, tuple) else ""
+    if isinstance(addr, tuple):
+        return str(addr[0])
+    peercred = getattr(socket, "SO_PEERCRED", None)
+    if peercred is None:
+        return ""
+    try:
+        pid, uid, gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, peercred,
+                                                      _UCRED.size))
+    except OSError:
+        return ""
+    return f"localhost:{uid}:{gid}:{pid}"
 
 
 def _make_mechanism(cfg: IOConfig, owner: Owner, peer_address: str) -> Mechanism:

@@ -210,6 +210,10 @@ def parse_zap_reply(frames: list[bytes]) -> tuple[int, bytes, dict[str, bytes]]:
         raise ZapBadRequestId("ZAP reply answers another request")
     if status not in (b"200", b"300", b"400", b"500"):
         raise ZapInvalidStatusCode("ZAP reply status is not 200, 300, 400 or 500")
+    if status != b"200" and user_id:
+        # RFC 27: the user id "SHALL be empty" unless the status is 200. libzmq does not
+        # check; a handler that breaks the rule may be confused about what it decided.
+        raise ZapMalformedReply("ZAP reply gives a user id with a refusal")
     try:
         props = decode_metadata(metadata)
     except ProtocolError as exc:

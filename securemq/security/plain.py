@@ -124,6 +124,7 @@ class PlainMechanism(Mechanism):
             return self._dispatch(name, data)
         except ProtocolError:
             self.state = State.CLOSED
+            self.done = False  # a closed mechanism carries no traffic
             raise
 
     def zap_required(self) -> bool:
