@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks import connections, latency, router_dealers, throughput
+from benchmarks import connections, curve, latency, pubsub, router_dealers, throughput
 from benchmarks.core import BenchError, Case, Settings, Variant
 from benchmarks.probe import probe
 from benchmarks.report import Result, build_rows, format_table, format_value
@@ -29,6 +29,8 @@ CASES: tuple[Case, ...] = (
     latency.CASE,
     router_dealers.CASE,
     connections.CASE,
+    curve.CASE,
+    pubsub.CASE,
 )
 CASES_BY_NAME = {case.name: case for case in CASES}
 
