@@ -160,7 +160,7 @@ class Mechanism:
 
     # -- traffic encryption ----------------------------------------------------------------
 
-    def seal(self, flags: int, payload: bytes) -> bytes:
+    def seal(self, flags: int, payload: bytes) -> bytes | bytearray:
         """Return the command body (``MESSAGE``) carrying one frame with ``flags``.
 
         ``flags`` is the frame's inner flags octet: 0x01 MORE, 0x02 COMMAND (libzmq puts

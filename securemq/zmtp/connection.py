@@ -129,6 +129,8 @@ class Connection:
         self._ttl_deadline: float | None = None
         self._peer_ttl = 0.0
         self._sealed = mechanism.encrypts
+        #: Seal a frame and put the frame header in front (encrypting mechanisms).
+        self._seal_frame = getattr(mechanism, "seal_frame", None) or self._frame_sealed
         self._partial: list[bytes] = []  # frames of a sealed message still arriving
         #: Input asked for a timer: the driver should call :meth:`update_timers`.
         self.timers_pending = False
@@ -165,17 +167,26 @@ class Connection:
             raise RuntimeError("messages can only be sent after the handshake")
         if not self._sealed:
             return encode_messages(messages, self._out)
-        seal = self.mechanism.seal
-        out = self._out
+        seal = self._seal_frame
+        append = self._out.append
         size = 0
         for msg in messages:
+            if len(msg) == 1:
+                frame = seal(0, msg[0])
+                append(frame)
+                size += len(frame)
+                continue
             last = len(msg) - 1
             for i, part in enumerate(msg):
-                body = seal(_MORE if i < last else 0, bytes(part))
-                out.append(frame_header(len(body)))
-                out.append(body)
-                size += len(body)
+                frame = seal(_MORE if i < last else 0, part)
+                append(frame)
+                size += len(frame)
         return size
+
+    def _frame_sealed(self, flags: int, payload: Buffer) -> bytes:
+        """A sealed frame from a mechanism that only offers :meth:`Mechanism.seal`."""
+        body = self.mechanism.seal(flags, bytes(payload))
+        return frame_header(len(body)) + body
 
     def send_command(self, name: bytes, data: bytes = b"") -> None:
         """Queue a traffic command such as SUBSCRIBE, CANCEL or PING."""
@@ -185,11 +196,10 @@ class Connection:
         if self._sealed and self.state is State.CLOSED:
             return  # the session key is wiped; a command must not go out in the clear
         if self._sealed and self.state is State.TRAFFIC:
-            body = self.mechanism.seal(_COMMAND, body)
-            self._out.append(frame_header(len(body)))
+            self._out.append(self._seal_frame(_COMMAND, body))
         else:
             self._out.append(frame_header(len(body), command=True))
-        self._out.append(body)
+            self._out.append(body)
 
     # -- timers ----------------------------------------------------------------------
 
@@ -391,6 +401,9 @@ class Connection:
                 for msg in messages:
                     for body in msg:
                         flags, payload = open_(body)
+                        if not flags and not partial:
+                            done.append([payload])  # the common case: a one-frame message
+                            continue
                         if flags & _COMMAND:
                             if done:
                                 events.append(MessagesReceived(done))
