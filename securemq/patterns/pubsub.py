@@ -182,6 +182,18 @@ class Pub(Pattern):
 
     def send(self, msg: Message) -> None:
         options = self.options
+        if not options.invert_matching and not options.xpub_nodrop:
+            # The hot path, with the pipe's full() and write() inlined: a publisher
+            # pays this once per subscriber per message.
+            for peer in self.index.match(msg[0]):
+                out = peer.out
+                q = out.q
+                hwm = out.hwm
+                if (not hwm or len(q) < hwm) and not peer.dead:
+                    q.append(msg)  # a full subscriber loses this message (RFC 29)
+                    if out.reader_asleep:
+                        out.wake_reader()
+            return
         peers: Iterable[Peer] = self.index.match(msg[0])
         if options.invert_matching:
             matched = set(peers)
