@@ -6,6 +6,7 @@ import errno
 import itertools
 import os
 import threading
+import weakref
 from typing import Any, ClassVar
 
 from . import constants as C
@@ -71,6 +72,8 @@ class Context:
         self.strict = bool(strict) if strict is not None else \
             os.environ.get("SECUREMQ_STRICT", "") not in ("", "0")
         self._internal: set[Socket] = set()
+        # Connections admitted by ZAP, by (mechanism, credential): revocation cuts them.
+        self._admitted: dict[tuple[bytes, bytes], weakref.WeakSet[Any]] = {}
         self._zap_clients: dict[Reactor, ZapClient] = {}
         for name, value in kwargs.items():
             setattr(self, name, value)
@@ -120,6 +123,25 @@ class Context:
             self._cond.notify_all()
 
     # -- ZAP -----------------------------------------------------------------------------
+
+    def _admit(self, engine: Any, mechanism: bytes, credential: bytes) -> None:
+        """Remember a connection a ZAP handler admitted (I/O thread)."""
+        with self._lock:
+            self._admitted.setdefault((mechanism, credential), weakref.WeakSet()).add(engine)
+
+    def revoke(self, mechanism: bytes, credential: bytes) -> int:
+        """Close every live connection that ZAP admitted with ``credential``.
+
+        ``mechanism`` is ``b"CURVE"`` (``credential``: the client's 32-byte public key)
+        or ``b"PLAIN"`` (the user name). The authenticator calls it when a key file is
+        deleted or a user removed, so revocation reaches sessions already open; the
+        peer's next handshake goes to ZAP again. Returns how many were closed.
+        """
+        with self._lock:
+            engines = list(self._admitted.pop((mechanism, credential), ()))
+        for engine in engines:
+            engine.reactor.call_soon_threadsafe(engine.revoke)
+        return len(engines)
 
     def _zap_handler_bound(self) -> bool:
         """Whether a ZAP handler is bound at ``inproc://zeromq.zap.01`` now."""

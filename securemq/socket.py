@@ -112,7 +112,8 @@ class Socket:
         self._last_endpoint = b""
         self._next_connect_id = b""
         self._owner = Owner(self._mailbox.post, self._emit, context._count_session,
-                            context._zap_client, context._zap_handler_bound)
+                            context._zap_client, context._zap_handler_bound,
+                            context._admit)
         self._monitor: SocketMonitor | None = None
         self._monitor_socket: Socket | None = None
         for opt, value in context._sockopts.items():

@@ -443,6 +443,43 @@ def test_curve_key_revoked_by_deleting_its_file(rig: Rig, keydir: Path) -> None:
     round_trip(srv, cli)
 
 
+def test_revoked_key_cuts_its_live_session(rig: Rig, keydir: Path) -> None:
+    """Row 62, live sessions too: deleting a key file closes the connections that key
+    opened (the handler notices while idle), and the client's reconnection is refused;
+    other clients keep their sessions."""
+    server_public, server_secret = securemq.curve_keypair()
+    alice, bob = new_cert(keydir, "alice"), new_cert(keydir, "bob")
+    auth = rig.auth()
+    auth.configure_curve(location=str(keydir))
+    srv = rig.sock(securemq.ROUTER, **curve_server_opts(server_secret))
+    mon = srv.get_monitor_socket()
+    rig.socks.append(mon)
+    srv.bind("tcp://127.0.0.1:*")
+    url = srv.last_endpoint.decode()
+    a = rig.client(url, kind=securemq.DEALER, reconnect_ivl=50,
+                   **curve_client_opts(server_public, alice))
+    admitted(mon)
+    b = rig.client(url, kind=securemq.DEALER, **curve_client_opts(server_public, bob))
+    admitted(mon)
+    for cli in (a, b):
+        cli.send(b"hello")
+        assert srv.recv_multipart()[1] == b"hello"
+
+    os.unlink(keydir / "alice.key")
+    # Alice's session is cut (DISCONNECTED), and her reconnection refused by ZAP.
+    seen = []
+    while True:
+        assert mon.poll(WAIT_MS), f"alice was not cut off; saw {seen}"
+        event = E(int(recv_monitor_message(mon)["event"]))
+        seen.append(event)
+        if event == E.HANDSHAKE_FAILED_AUTH:
+            break
+    assert E.DISCONNECTED in seen
+    # Bob is untouched.
+    b.send(b"still here")
+    assert srv.recv_multipart()[1] == b"still here"
+
+
 def test_key_directory_change_noticed_without_waiting(ctx: securemq.Context,
                                                       keydir: Path) -> None:
     """Deleting a file changes the directory's mtime: the next request sees it even

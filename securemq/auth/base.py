@@ -304,6 +304,8 @@ class _KeyDirectory:
         # file name -> ((inode, mtime_ns, size), Z85 public key or None if unreadable)
         self._files: dict[str, tuple[tuple[int, int, int], bytes | None]] = {}
         self._keys: frozenset[bytes] = frozenset()
+        #: Called with the Z85 keys that disappeared, to cut their live sessions.
+        self.on_removed: Callable[[frozenset[bytes]], None] | None = None
         self.refresh(force=True)
 
     def current(self) -> frozenset[bytes]:
@@ -322,7 +324,10 @@ class _KeyDirectory:
                 if self._dir_sig is not None or force:
                     self.log.error("CURVE key directory %s unavailable (%s): no key admitted",
                                    self.path, exc.strerror)
+                gone = self._keys
                 self._dir_sig, self._files, self._keys = None, {}, frozenset()
+                if gone and self.on_removed is not None:
+                    self.on_removed(gone)
                 return
             if not force and dir_sig == self._dir_sig \
                     and now - self._scanned_at < self.interval:
@@ -363,6 +368,8 @@ class _KeyDirectory:
         if self._keys != old:
             self.log.info("CURVE key directory %s: %d keys (+%d -%d)", self.path,
                           len(self._keys), len(self._keys - old), len(old - self._keys))
+        if old - self._keys and self.on_removed is not None:
+            self.on_removed(old - self._keys)
 
 
     def _read_key(self, path: str,
@@ -593,8 +600,9 @@ class Authenticator:
             if not os.path.isdir(path):
                 self.log.error("CURVE key directory %s does not exist: no key admitted "
                                "until it does", path)
-            policy = _CurvePolicy(directory=_KeyDirectory(
-                path, self.clock, self.curve_reload_interval, self.log))
+            directory = _KeyDirectory(path, self.clock, self.curve_reload_interval, self.log)
+            directory.on_removed = self._curve_keys_removed
+            policy = _CurvePolicy(directory=directory)
         with self._config_lock:
             self._curve = {**self._curve, domain: policy}
         self.log.debug("CURVE configured for domain %r: %s", domain, location)
@@ -627,6 +635,22 @@ class Authenticator:
         """
         raise NotImplementedError("securemq does not implement the GSSAPI mechanism; "
                                   "use CURVE (or PLAIN over TLS)")
+
+    def refresh(self) -> None:
+        """Look at the CURVE key directories now (the handler thread calls this when
+        idle), so that a deleted key cuts its live sessions without waiting for a
+        handshake to look."""
+        for policy in list(self._curve.values()):
+            if policy.directory is not None:
+                policy.directory.refresh()
+
+    def _curve_keys_removed(self, keys: frozenset[bytes]) -> None:
+        """Revoked keys: close the connections they opened (SECURITY-TESTS row 62)."""
+        for key in keys:
+            closed = self.context.revoke(b"CURVE", z85.decode(key))
+            if closed:
+                self.log.warning("CURVE key %s... revoked: %d live connection(s) closed",
+                                 key[:8].decode("ascii", "replace"), closed)
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         """The User-Id of an admitted CURVE client: by default its key in Z85.

@@ -70,7 +70,13 @@ class AuthenticationThread(threading.Thread):
             while not self.stopping.is_set():
                 try:
                     if not poller.poll(_IDLE_CHECK_MS):
-                        continue  # the next poll raises ENOTSOCK if the socket was closed
+                        # Idle: revoked keys take effect on live sessions too. The next
+                        # poll raises ENOTSOCK if the socket was closed meanwhile.
+                        try:
+                            auth.refresh()
+                        except Exception:
+                            self.log.exception("refreshing the CURVE key directories")
+                        continue
                     msg = sock.recv_multipart(DONTWAIT)
                 except Again:
                     continue

@@ -108,7 +108,8 @@ class Owner:
     def __init__(self, post: Callable[[Any], None], emit: Callable[[int, int, str], None],
                  count: Callable[[int], None],
                  zap: Callable[[Reactor], ZapClient | None] | None = None,
-                 zap_bound: Callable[[], bool] = lambda: False) -> None:
+                 zap_bound: Callable[[], bool] = lambda: False,
+                 admitted: Callable[[Engine, bytes, bytes], None] | None = None) -> None:
         self.post = post
         self.emit = emit
         self.count = count
@@ -116,6 +117,9 @@ class Owner:
         self.zap = zap if zap is not None else (lambda reactor: None)
         #: Whether a ZAP handler is bound now.
         self.zap_bound = zap_bound
+        #: Called with an engine whose peer a ZAP handler admitted, its mechanism name
+        #: and credential, so that a later revocation can find it.
+        self.admitted = admitted if admitted is not None else (lambda e, m, c: None)
         #: Whether the "CURVE server admits any key" warning was logged for this socket.
         self.warned_open_curve = False
         #: Set by the socket when it has been waiting: its next send may be written
@@ -411,6 +415,12 @@ class Engine:
             rest, gone = self._dispatch(self.conn.zap_reply(frames))
         self._after_read(rest, gone)
 
+    def revoke(self) -> None:
+        """The credential that admitted the peer was revoked: cut it off (I/O thread)."""
+        if not self.closed:
+            log.warning("closing %s: its credential was revoked", self.endpoint)
+            self.close(reason="credential revoked", err=errno.EACCES)
+
     # -- reads by a waiting application thread ------------------------------------------
 
     def borrow(self) -> bool:
@@ -459,6 +469,9 @@ class Engine:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        mechanism = self.conn.mechanism
+        if getattr(mechanism, "zap_answered", False):
+            self.session.owner.admitted(self, mechanism.name, mechanism.zap_identity)
         peer = self.session.engine_ready(self, ev.metadata)
         if peer is None:
             return False

@@ -90,6 +90,8 @@ class Mechanism:
         self.zap_properties: dict[str, bytes] = {}
         #: Whether a ZAP handler admitted the peer (then User-Id is set, even empty).
         self.zap_answered = False
+        #: The credential the ZAP request carried first (see :meth:`build_zap_request`).
+        self.zap_identity = b""
 
     def start(self) -> list[bytes]:
         """Return the command bodies to send once both greetings are exchanged."""
@@ -129,6 +131,9 @@ class Mechanism:
         DEALER talking to the handler's REP or ROUTER.
         """
         cfg = self.config
+        # Whom we asked about (CURVE key, PLAIN user name; never a password), so that
+        # the connection can be cut if that credential is revoked later.
+        self.zap_identity = credentials[0] if credentials else b""
         self.zap_request = [b"", ZAP_VERSION, ZAP_REQUEST_ID, cfg.zap_domain,
                             self.peer_address.encode(), cfg.routing_id, self.name,
                             *credentials]
