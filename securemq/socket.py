@@ -930,7 +930,9 @@ class Socket:
             self._monitor = None
         if addr is None:
             return
-        pair = self.context.socket(C.PAIR)
+        # The sending end is internal and used synchronously from any thread, even
+        # when the context makes asyncio sockets.
+        pair = self.context.socket(C.PAIR, socket_class=Socket)
         try:
             pair.bind(addr)
         except ZMQError:

@@ -44,7 +44,10 @@ class ZapClient:
         self.reactor = reactor
         #: The handler's socket when we connected, to notice that it was replaced.
         self.handler = handler
-        sock = context.socket(DEALER, _internal=True)
+        from ..socket import Socket  # noqa: PLC0415 - the socket module imports this one
+
+        # Synchronous even in an asyncio context: only this I/O thread touches it.
+        sock = context.socket(DEALER, socket_class=Socket, _internal=True)
         sock.linger = 0
         sock.sndhwm = sock.rcvhwm = 0  # never drop a request or a reply
         sock.connect(ZAP_ENDPOINT)
