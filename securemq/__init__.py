@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+from enum import Enum, IntEnum, IntFlag
+from typing import Any
+
 from . import constants
 from .constants import *  # noqa: F403 - the pyzmq namespace is flat by design
 from .constants import has, zmq_version, zmq_version_info
@@ -25,7 +28,28 @@ from .frame import Frame, Message
 from .poll import Poller, select
 from .proxy import device, proxy, proxy_steerable
 from .security.keys import curve_keypair, curve_public
-from .socket import Socket
+from .socket import MessageTracker, Socket
+
+#: pyzmq's spelling of the plain (non-asyncio) classes.
+SyncContext = Context
+SyncSocket = Socket
+#: We copy every frame on send, so no message is ever tracked; pyzmq's constant.
+COPY_THRESHOLD = 65536
+#: Draft socket types are not built (as a libzmq without drafts).
+PYZMQ_DRAFT_API = False
+
+
+class DraftFDWarning(RuntimeWarning):
+    """pyzmq's warning about ``FD`` on draft thread-safe sockets (which we lack)."""
+
+
+def zmq_poll(sockets: list[tuple[Any, int]], timeout: int = -1) -> list[tuple[Any, int]]:
+    """Poll ``(socket, flags)`` pairs for ``timeout`` ms (negative: forever), as pyzmq."""
+    poller = Poller()
+    for sock, flags in sockets:
+        poller.register(sock, flags)
+    return poller.poll(timeout)
+
 
 __version__ = "0.1.0"
 #: The libzmq release whose behaviour we follow.
@@ -43,7 +67,9 @@ def pyzmq_version_info() -> tuple[int, ...]:
 
 
 __all__ = [  # noqa: PLE0604
-    "Again", "Context", "ContextTerminated", "Frame", "InterruptedSystemCall", "Message",
+    "COPY_THRESHOLD", "PYZMQ_DRAFT_API", "Again", "Context", "ContextTerminated",
+    "DraftFDWarning", "Enum", "Frame", "IntEnum", "IntFlag", "InterruptedSystemCall",
+    "Message", "MessageTracker", "SyncContext", "SyncSocket", "zmq_poll",
     "NotDone", "Poller", "Socket", "ZMQBaseError", "ZMQBindError", "ZMQError",
     "ZMQVersionError", "constants", "curve_keypair", "curve_public", "device", "has",
     "proxy", "proxy_steerable", "pyzmq_version", "pyzmq_version_info", "select",

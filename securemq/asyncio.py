@@ -25,7 +25,7 @@ from .error import Again, ZMQError
 from .poll import Poller as _SyncPoller
 from .socket import Socket as _SyncSocket
 
-__all__ = ["Context", "Poller", "Socket"]
+__all__ = ["Context", "Poller", "Socket", "ZMQEventLoop", "install"]
 
 _T = TypeVar("_T")
 _DONTWAIT = int(C.DONTWAIT)
@@ -148,6 +148,14 @@ class Socket(_SyncSocket):
         """Wait up to ``timeout`` ms (None: forever) for ``flags``; return the events."""
         self._check_usable()
         return await self._await_events(int(flags), -1 if timeout is None else int(timeout))
+
+
+#: pyzmq's deprecated alias of the default event loop class.
+ZMQEventLoop = asyncio.SelectorEventLoop
+
+
+def install() -> None:
+    """A no-op, as in pyzmq since 17: any asyncio loop works."""
 
 
 class Context(_SyncContext):

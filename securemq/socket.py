@@ -992,8 +992,8 @@ class _EndpointContext:
             pass  # already gone
 
 
-class _Tracker:
-    """Stand-in for pyzmq's ``MessageTracker``: we copy on send, so it is always done."""
+class MessageTracker:
+    """pyzmq's ``MessageTracker``: we copy on send, so a tracked message is always done."""
 
     done = True
 
@@ -1001,7 +1001,7 @@ class _Tracker:
         """Return at once: the message no longer references the caller's buffer."""
 
 
-_TRACKER = _Tracker()
+_TRACKER = MessageTracker()
 
 
 def _bind_tcp(e: ep.Endpoint, cfg: IOConfig) -> tuple[_socket.socket, str]:

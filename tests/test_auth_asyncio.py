@@ -25,7 +25,7 @@ async def _outcome(mon: zasync.Socket) -> str:
 
 
 def test_admits_known_key_refuses_stranger(tmp_path: Path) -> None:
-    public_file, secret_file = create_certificates(tmp_path, "alice")
+    _, secret_file = create_certificates(tmp_path, "alice")
     alice = zmq.auth.load_certificate(secret_file)
     stranger = zmq.curve_keypair()
     server_public, server_secret = zmq.curve_keypair()

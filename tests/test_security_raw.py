@@ -464,7 +464,7 @@ def slow_harness(request: pytest.FixtureRequest, ctx: zmq.Context, zctx: Any) ->
     return make_harness(ctx, zctx, kind, lib, handshake_ivl=HANDSHAKE_IVL)
 
 
-def dribble_until_closed(peer: RawPeer, data: bytes, interval: float, timeout: float = 3.0) -> bool:
+def dribble_until_closed(peer: RawPeer, data: bytes, interval: float, timeout: float = 4.5) -> bool:
     """Send ``data`` one octet at a time, ``interval`` apart, watching for the close.
 
     Waiting for the close *is* the pacing: each pause is a blocking ``recv`` with a
@@ -495,18 +495,19 @@ def test_slowloris_is_reaped_by_handshake_ivl(
     peer = h.raw(raw_peers)
     full = greeting() + ready(PEER_OF[h.kind])
     if stage == "silent":
-        closed = peer.wait_closed(3.0)
+        closed = peer.wait_closed(4.5)
     elif stage == "greeting":  # the greeting, one octet every 50 ms (64 octets = 3.2 s)
         closed = dribble_until_closed(peer, greeting(), 0.05)
     elif stage == "after-greeting":  # a full greeting, then READY never comes
         peer.send(greeting())
-        closed = peer.wait_closed(3.0)
+        closed = peer.wait_closed(4.5)
     else:  # greeting at once, then READY dribbled
         peer.send(greeting())
         closed = dribble_until_closed(peer, full[64:], 0.05)
     elapsed = time.monotonic() - peer.connected_at
     assert closed, "the slow peer was not reaped"
-    assert HANDSHAKE_IVL / 1000 * 0.75 <= elapsed < 2.5, elapsed
+    # The upper bound leaves room for a loaded 2-core machine (seen: 2.5 s once).
+    assert HANDSHAKE_IVL / 1000 * 0.75 <= elapsed < 4.0, elapsed
     if stage in ("silent", "greeting"):
         assert len(peer.received) <= 64
     h.assert_nothing_delivered()
