@@ -7,9 +7,9 @@ import contextlib
 from typing import Any
 
 from ..asyncio import Socket as AsyncSocket
-from ..constants import POLLIN, REP
+from ..constants import POLLIN
 from ..error import ZMQError
-from .base import ZAP_ENDPOINT, Authenticator
+from .base import Authenticator
 
 __all__ = ["AsyncioAuthenticator"]
 
@@ -39,14 +39,8 @@ class AsyncioAuthenticator(Authenticator):
         if self._task is not None and not self._task.done():
             raise RuntimeError("the authenticator is already running")
         loop = asyncio.get_running_loop()
-        sock: AsyncSocket = self.context.socket(REP, socket_class=AsyncSocket)  # type: ignore[assignment]
-        try:
-            sock.linger = 0
-            sock.bind(ZAP_ENDPOINT)
-        except BaseException:
-            sock.close(linger=0)
-            raise
-        self.zap_socket = sock
+        sock = self._bind_zap_socket(AsyncSocket)
+        assert isinstance(sock, AsyncSocket)
         self._task = loop.create_task(self._serve(sock))
 
     async def _serve(self, sock: AsyncSocket) -> None:

@@ -474,7 +474,15 @@ class Authenticator:
         Raises:
             ZMQError: EADDRINUSE if another handler is bound in this context.
         """
-        sock = self.context.socket(REP)
+        self._bind_zap_socket()
+
+    def _bind_zap_socket(self, socket_class: type[Socket] | None = None) -> Socket:
+        """Bind a REP socket (of ``socket_class``) at the ZAP endpoint; keep and return it.
+
+        Raises:
+            ZMQError: EADDRINUSE if another handler is bound in this context.
+        """
+        sock = self.context.socket(REP, socket_class=socket_class)
         try:
             sock.linger = 0
             sock.bind(ZAP_ENDPOINT)
@@ -483,6 +491,7 @@ class Authenticator:
             raise
         self.zap_socket = sock
         self.log.debug("ZAP handler bound at %s", ZAP_ENDPOINT)
+        return sock
 
     def stop(self) -> None:
         """Close the ZAP socket: servers then behave as if no handler were bound."""

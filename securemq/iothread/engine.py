@@ -470,7 +470,7 @@ class Engine:
             self._timer.cancel()
             self._timer = None
         mechanism = self.conn.mechanism
-        if getattr(mechanism, "zap_answered", False):
+        if mechanism.zap_answered:
             self.session.owner.admitted(self, mechanism.name, mechanism.zap_identity)
         peer = self.session.engine_ready(self, ev.metadata)
         if peer is None:

@@ -31,6 +31,7 @@ from ..error import (
     ZapMalformedReply,
 )
 from ..zmtp.commands import SOCKET_TYPE_NAMES, command_body, compatible, decode_metadata
+from ..zmtp.frames import Buffer, frame_header
 
 #: The request id we put in every ZAP request: one request per connection at a time,
 #: so a constant serves (libzmq uses "1" too).
@@ -172,6 +173,17 @@ class Mechanism:
         heartbeats and subscriptions in boxes with 0x02; RFC 26 leaves those bits 0).
         """
         raise NotImplementedError
+
+    def seal_frame(self, flags: int, payload: Buffer) -> bytes | bytearray:
+        """:meth:`seal` with the frame header (outer flags 0) in front: one buffer.
+
+        Mechanisms override it to build the frame in one piece (CURVE does).
+        """
+        body = self.seal(flags, bytes(payload))
+        return frame_header(len(body)) + body
+
+    def wipe(self) -> None:
+        """Forget every secret held; the connection calls it when it ends."""
 
     def open(self, body: bytes) -> tuple[int, bytes]:
         """Open a ``MESSAGE`` command body; return the inner flags and the payload.

@@ -130,7 +130,7 @@ class Connection:
         self._peer_ttl = 0.0
         self._sealed = mechanism.encrypts
         #: Seal a frame and put the frame header in front (encrypting mechanisms).
-        self._seal_frame = getattr(mechanism, "seal_frame", None) or self._frame_sealed
+        self._seal_frame = mechanism.seal_frame
         self._partial: list[bytes] = []  # frames of a sealed message still arriving
         #: Input asked for a timer: the driver should call :meth:`update_timers`.
         self.timers_pending = False
@@ -182,11 +182,6 @@ class Connection:
                 append(frame)
                 size += len(frame)
         return size
-
-    def _frame_sealed(self, flags: int, payload: Buffer) -> bytes:
-        """A sealed frame from a mechanism that only offers :meth:`Mechanism.seal`."""
-        body = self.mechanism.seal(flags, bytes(payload))
-        return frame_header(len(body)) + body
 
     def send_command(self, name: bytes, data: bytes = b"") -> None:
         """Queue a traffic command such as SUBSCRIBE, CANCEL or PING."""
@@ -484,6 +479,4 @@ class Connection:
 
     def wipe(self) -> None:
         """Forget the mechanism's secrets; the driver calls it when the stream ends."""
-        wipe = getattr(self.mechanism, "wipe", None)
-        if wipe is not None:
-            wipe()
+        self.mechanism.wipe()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..error import ProtocolError
 
@@ -43,8 +43,9 @@ class ZapRequested:
     :meth:`Connection.zap_reply`; the handshake waits until then.
     """
 
-    frames: list[bytes]
-    """The request, starting with the empty delimiter."""
+    frames: list[bytes] = field(repr=False)
+    """The request, starting with the empty delimiter. It may hold a PLAIN password,
+    so it stays out of the repr (and so out of logs and test reports)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ class _RawIdentity:
     """What the engine reads from a connection's mechanism: the peer's address."""
 
     encrypts = False
+    zap_answered = False
 
     def __init__(self, peer_address: str) -> None:
         self.peer_address = peer_address
