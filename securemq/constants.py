@@ -217,6 +217,17 @@ class SocketOption(IntEnum):
     NORM_NUM_PARITY = 122
     NORM_NUM_AUTOPARITY = 123
     NORM_PUSH = 124
+    # securemq's own: TLS under ZMTP (tls+tcp://). Far above libzmq's numbers.
+    SSL_CONTEXT = 1000
+    TLS_CERT = 1001
+    TLS_KEY = 1002
+    TLS_CA = 1003
+    TLS_HOSTNAME = 1004
+    TLS_VERIFY = 1005
+    TLS_REQUIRE_CLIENT_CERT = 1006
+    TLS_MIN_VERSION = 1007
+    TLS_PINS = 1008
+    TLS_EXPIRY_WARNING = 1009
     # Older names kept by libzmq and pyzmq.
     IDENTITY = 5
     CONNECT_RID = 61
@@ -257,7 +268,10 @@ class Event(IntFlag):
     ``HANDSHAKE_FAILED_NO_DETAIL``), a file descriptor (``CONNECTED``, ``ACCEPTED``,
     ``LISTENING``, ``CLOSED``, ``DISCONNECTED``), a reconnect interval
     (``CONNECT_RETRIED``), a ``ProtocolErrorCode`` (``HANDSHAKE_FAILED_PROTOCOL``) or a
-    ZAP status code (``HANDSHAKE_FAILED_AUTH``).
+    ZAP status code (``HANDSHAKE_FAILED_AUTH``). On ``tls+tcp`` endpoints the two
+    handshake failures may carry a ``securemq.transport.tls.TlsReason`` (600 and up)
+    instead, and ``TLS_CERT_EXPIRING`` the seconds left before the local certificate
+    expires.
     """
 
     CONNECTED = 0x0001
@@ -275,6 +289,8 @@ class Event(IntFlag):
     HANDSHAKE_SUCCEEDED = 0x1000
     HANDSHAKE_FAILED_PROTOCOL = 0x2000
     HANDSHAKE_FAILED_AUTH = 0x4000
+    # securemq's own, in the one bit of the 16 that libzmq leaves unused.
+    TLS_CERT_EXPIRING = 0x8000
     ALL_V1 = 0xFFFF
     ALL = 0xFFFF  # every version-1 event
     PIPES_STATS = 0x10000
@@ -578,6 +594,16 @@ NORM_BLOCK_SIZE = SocketOption.NORM_BLOCK_SIZE
 NORM_NUM_PARITY = SocketOption.NORM_NUM_PARITY
 NORM_NUM_AUTOPARITY = SocketOption.NORM_NUM_AUTOPARITY
 NORM_PUSH = SocketOption.NORM_PUSH
+SSL_CONTEXT = SocketOption.SSL_CONTEXT
+TLS_CERT = SocketOption.TLS_CERT
+TLS_KEY = SocketOption.TLS_KEY
+TLS_CA = SocketOption.TLS_CA
+TLS_HOSTNAME = SocketOption.TLS_HOSTNAME
+TLS_VERIFY = SocketOption.TLS_VERIFY
+TLS_REQUIRE_CLIENT_CERT = SocketOption.TLS_REQUIRE_CLIENT_CERT
+TLS_MIN_VERSION = SocketOption.TLS_MIN_VERSION
+TLS_PINS = SocketOption.TLS_PINS
+TLS_EXPIRY_WARNING = SocketOption.TLS_EXPIRY_WARNING
 IDENTITY = SocketOption.IDENTITY
 CONNECT_RID = SocketOption.CONNECT_RID
 DELAY_ATTACH_ON_CONNECT = SocketOption.DELAY_ATTACH_ON_CONNECT
@@ -633,6 +659,7 @@ EVENT_ALL_V1 = Event.ALL_V1
 EVENT_ALL = Event.ALL
 EVENT_PIPES_STATS = Event.PIPES_STATS
 EVENT_ALL_V2 = Event.ALL_V2
+EVENT_TLS_CERT_EXPIRING = Event.TLS_CERT_EXPIRING
 
 # ProtocolErrorCode
 PROTOCOL_ERROR_ZMTP_UNSPECIFIED = ProtocolErrorCode.ZMTP_UNSPECIFIED
@@ -803,6 +830,7 @@ __all__ = [
     "EVENT_LISTENING",
     "EVENT_MONITOR_STOPPED",
     "EVENT_PIPES_STATS",
+    "EVENT_TLS_CERT_EXPIRING",
     "FAIL_UNROUTABLE",
     "FD",
     "FORWARDER",
@@ -938,6 +966,7 @@ __all__ = [
     "SOCKS_PROXY",
     "SOCKS_USERNAME",
     "SRCFD",
+    "SSL_CONTEXT",
     "STREAM",
     "STREAMER",
     "STREAM_NOTIFY",
@@ -955,6 +984,15 @@ __all__ = [
     "THREAD_PRIORITY",
     "THREAD_SAFE",
     "THREAD_SCHED_POLICY",
+    "TLS_CA",
+    "TLS_CERT",
+    "TLS_EXPIRY_WARNING",
+    "TLS_HOSTNAME",
+    "TLS_KEY",
+    "TLS_MIN_VERSION",
+    "TLS_PINS",
+    "TLS_REQUIRE_CLIENT_CERT",
+    "TLS_VERIFY",
     "TOPICS_COUNT",
     "TOS",
     "TYPE",

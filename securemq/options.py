@@ -27,6 +27,8 @@ does not have at all (GSSAPI, VMCI, NORM, WebSocket, and the draft-only options 
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from typing import Literal
@@ -52,18 +54,21 @@ __all__ = [
     "validate",
 ]
 
-OptionKind = Literal["int", "int64", "bool", "bytes"]
+OptionKind = Literal["int", "int64", "bool", "bytes", "text", "context"]
 """How an option's value is typed.
 
 ``int`` and ``int64`` are C ints of 32 and 64 bits. ``bool`` takes any int in range and
 stores 1 for non-zero (libzmq's relaxed booleans); strict 0/1 booleans are ``int`` with
 the range 0..1. ``bytes`` takes ``bytes`` only: ``setsockopt_string`` encodes first.
+securemq's TLS options add two: ``text`` (file paths, host names, pins) takes ``str``,
+UTF-8 ``bytes`` or a path-like object and stores ``str``; ``context`` takes an
+:class:`ssl.SSLContext` or None.
 """
 
 Metadata = tuple[tuple[str, bytes], ...]
 """Application metadata set with METADATA: ``(name, value)`` pairs in the order set."""
 
-OptionValue = int | bytes | Metadata
+OptionValue = int | bytes | str | Metadata | ssl.SSLContext
 
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
@@ -356,6 +361,42 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("metadata", SocketOption.METADATA, "bytes", (),
                "Add an application property 'X-name:value' to our READY/INITIATE metadata.",
                minimum=4, writeonly=True, supported=True),
+    # TLS under ZMTP (tls+tcp://), securemq's own. Read at bind/connect and by reload_tls().
+    OptionSpec("ssl_context", SocketOption.SSL_CONTEXT, "context", None,
+               "A ready ssl.SSLContext for tls+tcp; when set, the tls_* files are ignored.",
+               supported=True),
+    OptionSpec("tls_cert", SocketOption.TLS_CERT, "text", "",
+               "PEM certificate chain file presented to TLS peers (a server needs one).",
+               supported=True),
+    OptionSpec("tls_key", SocketOption.TLS_KEY, "text", "",
+               "PEM private key file of tls_cert (default: the key is in tls_cert).",
+               supported=True),
+    OptionSpec("tls_ca", SocketOption.TLS_CA, "text", "",
+               "PEM CA bundle that peers' certificates must chain to (client default: "
+               "the system store).",
+               supported=True),
+    OptionSpec("tls_hostname", SocketOption.TLS_HOSTNAME, "text", "",
+               "Name the server's certificate must carry (default: the endpoint's host).",
+               supported=True),
+    OptionSpec("tls_verify", SocketOption.TLS_VERIFY, "bool", 1,
+               "Verify the server's certificate and name (clients); 0 only with tls_pins.",
+               supported=True),
+    OptionSpec("tls_require_client_cert", SocketOption.TLS_REQUIRE_CLIENT_CERT, "bool", 0,
+               "Servers: refuse clients without a certificate that chains to tls_ca.",
+               supported=True),
+    OptionSpec("tls_min_version", SocketOption.TLS_MIN_VERSION, "int",
+               int(ssl.TLSVersion.TLSv1_2),
+               "Oldest TLS version accepted: ssl.TLSVersion.TLSv1_2 or TLSv1_3.",
+               minimum=int(ssl.TLSVersion.TLSv1_2), maximum=int(ssl.TLSVersion.TLSv1_3),
+               supported=True),
+    OptionSpec("tls_pins", SocketOption.TLS_PINS, "text", "",
+               "SPKI SHA-256 pins (sha256//BASE64 or hex), comma-separated or a list: "
+               "the peer's key must be one of them.",
+               supported=True),
+    OptionSpec("tls_expiry_warning", SocketOption.TLS_EXPIRY_WARNING, "int", 30 * 86400,
+               "Warn (log and EVENT_TLS_CERT_EXPIRING) this many seconds before tls_cert "
+               "expires; 0 never.",
+               minimum=0, supported=True),
     # State the socket reports.
     OptionSpec("type", SocketOption.TYPE, "int", -1,
                "The socket type.",
@@ -448,16 +489,50 @@ for _name, _member in SocketOption.__members__.items():
 del _name, _member
 
 
-def validate(spec: OptionSpec, value: object) -> int | bytes:
+def _text(spec: OptionSpec, value: object) -> str:
+    """A ``text`` option's value as ``str`` (a list of pins is joined with commas)."""
+    if spec.option == SocketOption.TLS_PINS and isinstance(value, (list, tuple, set,
+                                                                   frozenset)):
+        value = ",".join(v.decode() if isinstance(v, bytes) else str(v) for v in value)
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, bytes):
+        try:
+            value = value.decode()
+        except UnicodeDecodeError:
+            raise ZMQError(EINVAL) from None
+    if not isinstance(value, str):
+        raise TypeError(f"{spec.name.upper()} takes str, not {type(value).__name__}")
+    if "\x00" in value or len(value) > 4096:
+        raise ZMQError(EINVAL)
+    if spec.option == SocketOption.TLS_PINS:
+        from .transport.tls import parse_pins  # noqa: PLC0415 - avoids an import cycle
+
+        try:
+            parse_pins(value)
+        except ValueError:
+            raise ZMQError(EINVAL) from None
+    return value
+
+
+def validate(spec: OptionSpec, value: object) -> OptionValue | None:
     """Check ``value`` against ``spec``'s type and range and return it normalised.
 
-    Ints come back as plain ``int`` (``bool`` kinds as 0 or 1); bytes unchanged. The
+    Ints come back as plain ``int`` (``bool`` kinds as 0 or 1); bytes unchanged; text as
+    ``str``; a context as itself. The
     socket uses this for ``action`` options; ``Options.set`` for the rest.
 
     Raises:
         TypeError: wrong type, e.g. ``str`` for a bytes option, as pyzmq does.
         ZMQError: EINVAL when the value (or its length) is out of range.
     """
+    if spec.kind == "text":
+        return _text(spec, value)
+    if spec.kind == "context":
+        if value is not None and not isinstance(value, ssl.SSLContext):
+            raise TypeError(f"{spec.name.upper()} takes an ssl.SSLContext, "
+                            f"not {type(value).__name__}")
+        return value
     if spec.kind == "bytes":
         if not isinstance(value, bytes):
             raise TypeError(f"{spec.name.upper()} takes bytes, not {type(value).__name__}")
@@ -611,6 +686,16 @@ class Options:
     """32 raw bytes once set; empty until then."""
     zap_domain: bytes
     zap_enforce_domain: int
+    ssl_context: ssl.SSLContext | None
+    tls_cert: str
+    tls_key: str
+    tls_ca: str
+    tls_hostname: str
+    tls_verify: int
+    tls_require_client_cert: int
+    tls_min_version: int
+    tls_pins: str
+    tls_expiry_warning: int
     metadata: Metadata
     type: int
     last_endpoint: bytes
@@ -641,9 +726,10 @@ class Options:
         if setter is None:
             setattr(self, spec.name, checked)
         else:
+            assert isinstance(checked, (int, bytes))  # no setter takes text or a context
             setter(self, checked)
 
-    def get(self, option: int) -> int | bytes:
+    def get(self, option: int) -> OptionValue | None:
         """Return one option's value, as ``getsockopt`` does.
 
         Raises:
@@ -660,7 +746,7 @@ class Options:
             return getter(self)
         if not spec.stored:
             raise ZMQError(EINVAL)
-        value: int | bytes = getattr(self, spec.name)
+        value: OptionValue | None = getattr(self, spec.name)
         return value
 
     def copy(self) -> Options:
@@ -679,8 +765,9 @@ class Options:
         return f"Options({', '.join(changed)})"
 
 
-_DEFAULTS: tuple[tuple[str, OptionValue], ...] = (
+_DEFAULTS: tuple[tuple[str, OptionValue | None], ...] = (
     *((spec.name, spec.default) for spec in OPTIONS if spec.stored and spec.default is not None),
+    ("ssl_context", None),
     ("as_server", 0),
 )
 

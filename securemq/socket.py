@@ -20,6 +20,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import constants as C
@@ -38,6 +39,7 @@ from .patterns.stream import Stream
 from .pipe import Message, Peer
 from .security.base import HandshakeConfig
 from .transport import endpoint as ep
+from .transport.tlsconfig import TlsSource, build_settings
 from .wakeup import Mailbox
 
 if TYPE_CHECKING:
@@ -109,6 +111,8 @@ class Socket:
         self._sessions: dict[str, list[Session]] = {}
         self._inproc_binds: list[str] = []
         self._inproc_peers: dict[str, list[Peer]] = {}
+        #: The TLS settings of each tls+tcp bind and connect, for reload_tls().
+        self._tls_sources: list[TlsSource] = []
         self._last_endpoint = b""
         self._next_connect_id = b""
         self._owner = Owner(self._mailbox.post, self._emit, context._count_session,
@@ -214,6 +218,8 @@ class Socket:
     def getsockopt_string(self, option: int, encoding: str = "utf-8") -> str:
         """Read a bytes option as ``str``."""
         value = self.getsockopt(option)
+        if isinstance(value, str):
+            return value
         if not isinstance(value, bytes):
             raise TypeError("option is not a bytes option")
         return value.decode(encoding)
@@ -722,10 +728,10 @@ class Socket:
             self._inproc_binds.append(e.address)
             self._last_endpoint = addr.encode()
             return _EndpointContext(self, addr, bind=True)
-        if e.transport == "tls+tcp":
-            raise ZMQError(errno.EPROTONOSUPPORT, "tls+tcp is not available yet")
         self._check_cleartext(e)
         cfg = self._io_config()
+        if e.transport == "tls+tcp":
+            cfg = self._tls_config(cfg, e, server_side=True)
         try:
             if e.transport == "ipc":
                 sock, resolved = _bind_ipc(e.address, cfg.backlog)
@@ -734,6 +740,8 @@ class Socket:
         except OSError as exc:
             raise ZMQError(exc.errno or errno.EINVAL, f"{addr}: {exc.strerror}") from None
         reactor = self.context._reactor()
+        if cfg.tls is not None:
+            self._tls_start(cfg.tls, reactor, resolved)
         listener = Listener(reactor, self._owner, cfg, sock, resolved)
         self._listeners[resolved] = listener
         if addr != resolved:
@@ -780,11 +788,11 @@ class Socket:
             self.context._inproc_connect(e.address, self, connect_id)
             self._last_endpoint = addr.encode()
             return _EndpointContext(self, addr, bind=False)
-        if e.transport == "tls+tcp":
-            raise ZMQError(errno.EPROTONOSUPPORT, "tls+tcp is not available yet")
         self._check_cleartext(e)
         cfg = self._io_config()
-        if e.transport == "tcp":
+        if e.transport == "tls+tcp":
+            cfg = self._tls_config(cfg, e, server_side=False)
+        if e.transport != "ipc":
             # Fail now on what can be known now: a literal IPv6 address without ipv6.
             if ":" in e.address and not cfg.ipv6:
                 raise ZMQError(errno.EINVAL, "IPv6 address needs the ipv6 option")
@@ -792,6 +800,8 @@ class Socket:
         else:
             connector = _ipc_connector(e.address)
         reactor = self.context._reactor()
+        if cfg.tls is not None:
+            self._tls_start(cfg.tls, reactor, addr)
         session = Session(reactor, self._owner, cfg, addr, connect=connector)
         session.preset_id = connect_id
         # Without IMMEDIATE, messages may be queued to a peer that is not connected yet
@@ -803,6 +813,44 @@ class Socket:
         self._last_endpoint = addr.encode()
         reactor.call_soon_threadsafe(session.start_connecting)
         return _EndpointContext(self, addr, bind=False)
+
+    # -- TLS ------------------------------------------------------------------------------
+
+    def _tls_config(self, cfg: IOConfig, e: ep.Endpoint, server_side: bool) -> IOConfig:
+        """Add TLS settings built from the options now (errors surface at bind/connect)."""
+        settings = build_settings(self._opts, server_side=server_side, host=e.address)
+        source = TlsSource(settings, server_side, e.address)
+        return replace(cfg, tls=source)
+
+    def _tls_start(self, source: TlsSource, reactor: Any, endpoint: str) -> None:
+        source.reactor = reactor
+        source.endpoint = endpoint
+        self._tls_sources.append(source)
+        source.watch_expiry(self._opts.tls_cert, self._opts.tls_expiry_warning, self._emit)
+
+    def _tls_forget(self, source: TlsSource | None) -> None:
+        if source is not None and source in self._tls_sources:
+            source.closed = True
+            self._tls_sources.remove(source)
+
+    def reload_tls(self) -> None:
+        """Re-read the TLS options and files of every ``tls+tcp`` bind and connect.
+
+        For certificate rotation: new connections use the new certificate, key, CAs
+        and pins; live connections keep their session, except those whose peer key
+        the new ``tls_pins`` no longer names, which are closed. Either every endpoint
+        takes the new settings or, on error, none does.
+
+        Raises:
+            ZMQError: as :meth:`bind` and :meth:`connect` for a bad TLS setup.
+        """
+        self._check_usable()
+        fresh = [build_settings(self._opts, server_side=src.server_side, host=src.host)
+                 for src in self._tls_sources]
+        for source, settings in zip(self._tls_sources, fresh, strict=True):
+            source.reload(settings)
+            source.watch_expiry(self._opts.tls_cert, self._opts.tls_expiry_warning,
+                                self._emit)
 
     def unbind(self, addr: str) -> None:
         """Stop accepting on an endpoint given to :meth:`bind` (or its resolved form).
@@ -821,6 +869,7 @@ class Socket:
             raise ZMQError(errno.ENOENT)
         for key in [k for k, v in self._listeners.items() if v is listener]:
             del self._listeners[key]
+        self._tls_forget(listener.config.tls)
         listener.reactor.call_soon_threadsafe(listener.close, 0)
 
     def disconnect(self, addr: str) -> None:
@@ -842,6 +891,7 @@ class Socket:
                 self._pattern.drained(peer)
             return
         for s in sessions:
+            self._tls_forget(s.config.tls)
             speer = s.peer
             if speer is not None:
                 speer.dead = True
@@ -884,6 +934,9 @@ class Socket:
                 s.reactor.call_soon_threadsafe(s.close, linger_ms)
         self._listeners.clear()
         self._sessions.clear()
+        for source in self._tls_sources:
+            source.closed = True
+        self._tls_sources.clear()
         self.context._socket_closed(self)
         if self._monitor is not None:
             self._monitor.stop()

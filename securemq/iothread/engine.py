@@ -33,6 +33,8 @@ from ..error import ProtocolError
 from ..pipe import Peer, Pipe, Subscription, make_pipe
 from ..security.base import HandshakeConfig, Mechanism
 from ..security.null import NullMechanism
+from ..transport.tls import TlsFailure, TlsFilter
+from ..transport.tlsconfig import TlsSource, audit_tls_failure
 from ..zmtp.connection import Connection
 from ..zmtp.events import (
     CommandReceived,
@@ -93,6 +95,8 @@ class IOConfig:
     """Most connections of a listener still in their handshake; 0 for no limit."""
     stream_notify: bool = True
     """STREAM: deliver an empty message when a peer connects and when it leaves."""
+    tls: TlsSource | None = None
+    """For ``tls+tcp``: where each new connection takes its TLS settings from."""
 
 
 class Owner:
@@ -146,12 +150,18 @@ class Engine:
         self.endpoint = endpoint
         cfg = session.config
         self.raw: RawConnection | None = None
+        #: TLS below ZMTP (tls+tcp): the bind side is the TLS server.
+        self.tls: TlsFilter | None = None
+        if cfg.tls is not None:
+            self.tls = TlsFilter(cfg.tls.settings, server_side=not session.active)
+            cfg.tls.engines.add(self)
         if cfg.socket_type == SocketType.STREAM:
             self.raw = RawConnection(_peer_ip(sock), cfg.stream_notify)
             self.conn = cast(Connection, self.raw)
             mechanism: Mechanism | None = None
         else:
             mechanism = _make_mechanism(cfg, session.owner, _peer_ip(sock))
+            mechanism.tls = self.tls
             deadline = None
             if cfg.handshake_ivl > 0:
                 deadline = time.monotonic() + cfg.handshake_ivl / 1000
@@ -181,7 +191,9 @@ class Engine:
         self._zap: ZapClient | None = None
         # A sealed (CURVE) connection is read and written by the I/O thread alone: a
         # failed open wipes the keys, which must never race a seal in another thread.
-        self._sealed = mechanism is not None and mechanism.encrypts
+        # So is a TLS one: an SSLObject must not be read and written at the same time.
+        self._sealed = (mechanism is not None and mechanism.encrypts) or \
+            self.tls is not None
         # Set by a direct write that could not finish: the I/O thread must take over.
         self._need_io = False
 
@@ -260,6 +272,8 @@ class Engine:
             self._zap.cancel(self)
         if error is not None:
             log.info("closing %s: %s", self.endpoint, error)
+            if isinstance(error, TlsFailure):
+                audit_tls_failure(self.peer_address, self.endpoint, error, self.tls)
         elif reason:
             log.debug("closing %s: %s", self.endpoint, reason)
         if self.out is not None:
@@ -307,7 +321,9 @@ class Engine:
         never reorder them. Returns the other events and, if the stream ended, why.
         """
         conn = self.conn
-        view = conn.receive_buffer()
+        tls = self.tls
+        # TLS: the kernel's bytes are ciphertext, so large frames are not read in place.
+        view = conn.receive_buffer() if tls is None else None
         try:
             if view is not None:
                 # The body of a large frame: read straight into its buffer, and keep
@@ -329,6 +345,8 @@ class Engine:
                 if not data:
                     self.close_errno = errno.EPIPE
                     return [], "peer closed the connection"
+                if tls is not None:
+                    return self._read_tls(tls, data)
                 events = conn.receive_data(data)
         except (BlockingIOError, InterruptedError):
             return [], None
@@ -339,6 +357,21 @@ class Engine:
             self._deliver(events[0].messages)
             return [], None
         return self._dispatch(events)
+
+    def _read_tls(self, tls: TlsFilter, data: bytes) -> tuple[list[ZmtpEvent], str | None]:
+        """Decrypt what was read and decode the plaintext (``rlock`` held)."""
+        try:
+            plain = tls.receive(data)
+        except TlsFailure as exc:
+            return [ConnectionClosed(exc)], None
+        rest: list[ZmtpEvent] = []
+        gone = None
+        if plain:
+            rest, gone = self._dispatch(self.conn.receive_data(plain))
+        if tls.eof and gone is None:
+            self.close_errno = errno.EPIPE
+            gone = "peer closed TLS"
+        return rest, gone
 
     def _dispatch(self, events: list[ZmtpEvent]) -> tuple[list[ZmtpEvent], str | None]:
         """Deliver messages and what must keep stream order (``rlock`` held)."""
@@ -393,7 +426,7 @@ class Engine:
         if self.conn.timers_pending:
             self.conn.update_timers(time.monotonic())
             self._arm_timer()
-        if self.conn.has_output():
+        if self.conn.has_output() or (self.tls is not None and self.tls.wants_write):
             self._flush_conn()
 
     # -- ZAP ------------------------------------------------------------------------------
@@ -414,6 +447,17 @@ class Engine:
         with self.rlock:
             rest, gone = self._dispatch(self.conn.zap_reply(frames))
         self._after_read(rest, gone)
+
+    def recheck_pins(self) -> None:
+        """TLS settings were reloaded: drop the peer if its key is no longer pinned."""
+        tls = self.tls
+        if self.closed or tls is None or not tls.established:
+            return
+        source = self.session.config.tls
+        pins = source.settings.pins if source is not None else frozenset()
+        if pins and tls.peer_pin not in pins:
+            log.warning("closing %s: its TLS key is no longer pinned", self.endpoint)
+            self.close(reason="TLS pin removed", err=errno.EACCES)
 
     def revoke(self) -> None:
         """The credential that admitted the peer was revoked: cut it off (I/O thread)."""
@@ -585,8 +629,12 @@ class Engine:
             self._send(io=True)
 
     def _queue(self, bufs: list[Buffer]) -> None:
-        """Join small buffers into large writes; keep large frames as they are."""
-        wbuf = self._wbuf
+        """Join small buffers into large writes; keep large frames as they are.
+
+        With TLS the joined buffers are sealed here, one record run per buffer.
+        """
+        tls = self.tls
+        wbuf: deque[Buffer] | list[Buffer] = self._wbuf if tls is None else []
         parts: list[Buffer] = []
         size = 0
         for b in bufs:
@@ -606,6 +654,10 @@ class Engine:
                     size = 0
         if parts:
             wbuf.append(b"".join(parts) if len(parts) > 1 else parts[0])
+        if tls is not None:
+            sealed = tls.send(wbuf)
+            if sealed:
+                self._wbuf.append(sealed)
 
     def _send(self, io: bool) -> bool:
         """Write queued buffers; True when all are written, False if the kernel is full."""

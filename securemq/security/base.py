@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..error import (
     AuthenticationFailed,
@@ -32,6 +32,9 @@ from ..error import (
 )
 from ..zmtp.commands import SOCKET_TYPE_NAMES, command_body, compatible, decode_metadata
 from ..zmtp.frames import Buffer, frame_header
+
+if TYPE_CHECKING:
+    from ..transport.tls import TlsFilter
 
 #: The request id we put in every ZAP request: one request per connection at a time,
 #: so a constant serves (libzmq uses "1" too).
@@ -93,6 +96,9 @@ class Mechanism:
         self.zap_answered = False
         #: The credential the ZAP request carried first (see :meth:`build_zap_request`).
         self.zap_identity = b""
+        #: The TLS layer below this connection (``tls+tcp``), set by the driver. Its
+        #: handshake is done before any ZMTP byte, so its peer certificate is known here.
+        self.tls: TlsFilter | None = None
 
     def start(self) -> list[bytes]:
         """Return the command bodies to send once both greetings are exchanged."""
@@ -129,11 +135,15 @@ class Mechanism:
         """Set ``zap_request`` to the RFC 27 request for ``credentials``; return it.
 
         The leading empty delimiter is included: the driver sends it as is, like a
-        DEALER talking to the handler's REP or ROUTER.
+        DEALER talking to the handler's REP or ROUTER. Over TLS one more credential
+        follows the mechanism's: the peer's certificate (DER; empty if it sent none),
+        so that one ZAP policy can judge addresses, credentials and certificates.
         """
         cfg = self.config
-        # Whom we asked about (CURVE key, PLAIN user name; never a password), so that
-        # the connection can be cut if that credential is revoked later.
+        if self.tls is not None:
+            credentials = [*credentials, self.tls.peer_certificate or b""]
+        # Whom we asked about (CURVE key, PLAIN user name, TLS certificate; never a
+        # password), so that the connection can be cut if that credential is revoked.
         self.zap_identity = credentials[0] if credentials else b""
         self.zap_request = [b"", ZAP_VERSION, ZAP_REQUEST_ID, cfg.zap_domain,
                             self.peer_address.encode(), cfg.routing_id, self.name,

@@ -23,7 +23,16 @@ class NullMechanism(Mechanism):
         self._admitted = True
 
     def start(self) -> list[bytes]:
-        """Send READY now, or once ZAP has admitted the peer."""
+        """Send READY now, or once ZAP has admitted the peer.
+
+        Over TLS the server side asks whenever a handler is bound, with or without a
+        domain: the client's certificate is a credential worth a policy.
+        """
+        tls = self.tls
+        if tls is not None and tls.server_side and self.config.zap_handler:
+            self._admitted = False
+            self.build_zap_request([])
+            return []
         if self.config.zap_domain and self.zap_required():
             self._admitted = False
             self.build_zap_request([])

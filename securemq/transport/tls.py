@@ -16,10 +16,23 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import IntEnum
+from typing import ClassVar
+
+from ..constants import Event
+from ..error import ProtocolError
+from ..zmtp.frames import Buffer
 
 __all__ = [
+    "TlsAuthFailure",
+    "TlsFailure",
+    "TlsFilter",
+    "TlsProtocolFailure",
     "TlsReason",
+    "TlsSettings",
     "format_pin",
     "parse_pin",
     "parse_pins",
@@ -113,3 +126,229 @@ def parse_pins(text: str | bytes) -> frozenset[bytes]:
     """
     s = text.decode("ascii", "replace") if isinstance(text, bytes) else text
     return frozenset(parse_pin(p) for p in s.replace(",", " ").split())
+
+
+# -- the filter ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """What a connection's TLS needs: a ready context, the pins and the server name.
+
+    Built from the socket's options at bind/connect (see
+    :mod:`securemq.transport.tlsconfig`) and swapped whole by ``reload_tls``.
+    """
+
+    context: ssl.SSLContext
+    """Server or client context, with certificates, CAs and versions loaded."""
+    pins: frozenset[bytes] = frozenset()
+    """SPKI SHA-256 digests the peer's key must be among; empty for no pinning."""
+    hostname: str | None = None
+    """Clients: the name for SNI and the certificate check; None for servers."""
+
+
+class TlsFailure(ProtocolError):
+    """The TLS layer refused the peer; ``tls_reason`` says why (a :class:`TlsReason`)."""
+
+    def __init__(self, tls_reason: TlsReason, reason: str) -> None:
+        super().__init__(reason)
+        self.tls_reason = tls_reason
+
+    @property
+    def event_value(self) -> int:
+        """The :class:`TlsReason`, which travels with the monitor event."""
+        return int(self.tls_reason)
+
+
+class TlsAuthFailure(TlsFailure):
+    """A certificate, pin or version refused: ``HANDSHAKE_FAILED_AUTH``."""
+
+    event: ClassVar[int] = Event.HANDSHAKE_FAILED_AUTH
+
+
+class TlsProtocolFailure(TlsFailure):
+    """The bytes were not TLS, or TLS broke: ``HANDSHAKE_FAILED_PROTOCOL``."""
+
+
+# OpenSSL's X509_V_ERR_* codes of certificate verification.
+_VERIFY_REASONS = {
+    2: TlsReason.UNKNOWN_CA,     # unable to get issuer certificate
+    9: TlsReason.NOT_YET_VALID,
+    10: TlsReason.EXPIRED,
+    18: TlsReason.UNKNOWN_CA,    # self-signed leaf
+    19: TlsReason.UNKNOWN_CA,    # self-signed certificate in chain
+    20: TlsReason.UNKNOWN_CA,    # unable to get local issuer certificate
+    21: TlsReason.UNKNOWN_CA,    # unable to verify the first certificate
+    23: TlsReason.BAD_CERTIFICATE,  # revoked
+    24: TlsReason.BAD_USAGE,     # invalid CA
+    26: TlsReason.BAD_USAGE,     # unsuitable purpose (EKU)
+    28: TlsReason.BAD_USAGE,     # certificate rejected for this purpose
+    62: TlsReason.HOSTNAME_MISMATCH,
+    64: TlsReason.HOSTNAME_MISMATCH,  # IP address mismatch
+}
+
+# OpenSSL reason strings: our own failures, then the alerts a peer sends us.
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL",
+                      "PACKET_LENGTH_TOO_LONG", "RECORD_LENGTH_MISMATCH",
+                      "UNEXPECTED_RECORD", "HTTPS_PROXY_REQUEST"})
+_VERSION = frozenset({"UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE",
+                      "TLSV1_ALERT_PROTOCOL_VERSION", "WRONG_SSL_VERSION",
+                      "VERSION_TOO_LOW", "NO_SUITABLE_SIGNATURE_ALGORITHM"})
+_NO_CLIENT_CERT = frozenset({"PEER_DID_NOT_RETURN_A_CERTIFICATE",
+                             "TLSV13_ALERT_CERTIFICATE_REQUIRED"})
+_ALERT_PREFIXES = ("SSLV3_ALERT_", "TLSV1_ALERT_", "TLSV13_ALERT_")
+
+
+def classify(exc: ssl.SSLError) -> TlsFailure:
+    """Turn an :mod:`ssl` error raised by the handshake or a read into a TlsFailure."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        code = exc.verify_code
+        why = _VERIFY_REASONS.get(code, TlsReason.BAD_CERTIFICATE)
+        return TlsAuthFailure(why, f"peer certificate refused: {exc.verify_message}")
+    name = exc.reason or ""
+    text = f"TLS: {name or exc}"
+    if name in _NOT_TLS:
+        return TlsProtocolFailure(TlsReason.NOT_TLS, f"peer does not speak TLS ({name})")
+    if name in _VERSION:
+        return TlsAuthFailure(TlsReason.VERSION, f"no TLS version in common ({name})")
+    if name in _NO_CLIENT_CERT:
+        return TlsAuthFailure(TlsReason.NO_CLIENT_CERT, f"no client certificate ({name})")
+    if name.startswith(_ALERT_PREFIXES):
+        return TlsAuthFailure(TlsReason.PEER_REFUSED, f"peer refused the handshake ({name})")
+    return TlsProtocolFailure(TlsReason.OTHER, text)
+
+
+class TlsFilter:
+    """TLS between a byte stream and ZMTP, on :class:`ssl.SSLObject`; does no I/O.
+
+    The driver feeds what it reads from the network to :meth:`receive` and passes ZMTP's
+    output through :meth:`send`; both return ciphertext the driver owes the network
+    (also pending after :meth:`receive`: check :attr:`wants_write`). Plaintext sent
+    before the handshake is done waits here, so ZMTP's greeting leaves only once the
+    peer is verified, and no ZMTP byte is ever read from an unverified peer.
+
+    Args:
+        settings: context, pins and server name.
+        server_side: the TLS server role (the socket that bound).
+
+    Raises:
+        TlsFailure: from :meth:`receive`, when the handshake or the stream fails; the
+            driver should still write :meth:`data_to_send` (an alert) before closing.
+    """
+
+    def __init__(self, settings: TlsSettings, server_side: bool) -> None:
+        self.settings = settings
+        self.server_side = server_side
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._ssl = settings.context.wrap_bio(
+            self._in, self._out, server_side=server_side,
+            server_hostname=None if server_side else settings.hostname)
+        #: True once the handshake is done and the peer passed every check.
+        self.established = False
+        #: True once the peer closed TLS (close_notify): treat like end of stream.
+        self.eof = False
+        #: The peer's certificate (DER) once established; None if it sent none.
+        self.peer_certificate: bytes | None = None
+        #: SHA-256 of the peer's public key (SPKI); empty without a certificate.
+        self.peer_pin = b""
+        #: The negotiated version, e.g. "TLSv1.3", once established.
+        self.version = ""
+        #: Set once a failure was raised: the session is dead, only an alert may leave.
+        self.failed = False
+        self._early: list[Buffer] = []
+        if not server_side:
+            self._handshake()  # only writes the ClientHello: nothing to fail on yet
+
+    @property
+    def wants_write(self) -> bool:
+        """Whether ciphertext is waiting for :meth:`data_to_send`."""
+        return self._out.pending > 0
+
+    def data_to_send(self) -> bytes:
+        """Ciphertext for the network (handshake records, alerts, sealed data)."""
+        return self._out.read()
+
+    def receive(self, data: bytes) -> bytes:
+        """Take ciphertext from the network; return the plaintext it completes.
+
+        Raises:
+            TlsFailure: handshake refused, pins unmatched, or the stream is corrupt.
+        """
+        if self.failed:
+            return b""
+        self._in.write(data)
+        try:
+            return self._receive()
+        except TlsFailure:
+            self.failed = True
+            raise
+
+    def _receive(self) -> bytes:
+        if not self.established and not self._handshake():
+            return b""
+        chunks: list[bytes] = []
+        read = self._ssl.read
+        try:
+            while True:
+                chunk = read(_READ_SIZE)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            self.eof = True
+        except ssl.SSLError as exc:
+            raise classify(exc) from None
+        if len(chunks) == 1:
+            return chunks[0]
+        return b"".join(chunks)
+
+    def send(self, buffers: Iterable[Buffer]) -> bytes:
+        """Seal plaintext; return the ciphertext to write (empty before the handshake).
+
+        Callers join small buffers first: each call to the TLS layer is one record.
+        """
+        if not self.established or self.failed:
+            if not self.failed:
+                self._early.extend(buffers)
+            return self._out.read()
+        write = self._ssl.write
+        for buf in buffers:
+            write(buf)
+        return self._out.read()
+
+    def close(self) -> bytes:
+        """Say goodbye (close_notify) if the handshake was done; return its bytes."""
+        if self.established:
+            try:
+                self._ssl.unwrap()
+            except ssl.SSLError:
+                pass
+        return self._out.read()
+
+    def _handshake(self) -> bool:
+        try:
+            self._ssl.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLError as exc:
+            raise classify(exc) from None
+        der = self._ssl.getpeercert(binary_form=True)
+        self.peer_certificate = der
+        self.peer_pin = spki_sha256(der) if der else b""
+        pins = self.settings.pins
+        if pins and self.peer_pin not in pins:
+            raise TlsAuthFailure(TlsReason.PIN_MISMATCH,
+                                 "peer's public key matches none of tls_pins")
+        self.version = self._ssl.version() or ""
+        self.established = True
+        early, self._early = self._early, []
+        write = self._ssl.write
+        for buf in early:
+            write(buf)
+        return True
+
+
+_READ_SIZE = 256 * 1024
