@@ -7,8 +7,9 @@ in pyzmq), :data:`CURVE_ALLOW_ANY`, and the certificate helpers
 :func:`create_certificates`, :func:`load_certificate` and :func:`load_certificates`.
 
 Additions: :class:`PasswordStore` (salted, hashed PLAIN passwords in a file),
-:class:`RateLimit` (lock out addresses that fail too often), and the audit log of every
-decision on the ``securemq.auth.audit`` logger. See docs/authentication.md.
+:class:`RateLimit` (lock out addresses that fail too often), TLS certificate policies
+(:meth:`Authenticator.configure_tls`, :class:`PeerCertificate`), and the audit log of
+every decision on the ``securemq.auth.audit`` logger. See docs/authentication.md.
 """
 
 from .base import (
@@ -21,7 +22,9 @@ from .base import (
     AddressCheck,
     Authenticator,
     Decision,
+    PeerCertificate,
     RateLimit,
+    TlsUserIdMapper,
 )
 from .certs import create_certificates, load_certificate, load_certificates
 from .passwords import PasswordCheck, PasswordStore, PasswordStoreError
@@ -39,7 +42,9 @@ __all__ = [
     "PasswordCheck",
     "PasswordStore",
     "PasswordStoreError",
+    "PeerCertificate",
     "RateLimit",
+    "TlsUserIdMapper",
     "create_certificates",
     "load_certificate",
     "load_certificates",

@@ -15,6 +15,13 @@ zmq`` runs pyzmq authentication code unchanged:
 - the User-Id of an admitted peer is ``anonymous`` (NULL), the user name (PLAIN), or
   :meth:`Authenticator.curve_user_id` of the client key (CURVE: its Z85 text).
 
+Over ``tls+tcp://`` the request carries one more credential frame, the peer's
+certificate as TLS verified it (DER; empty if the client sent none), so one policy can
+admit or refuse by address, PLAIN user, CURVE key or TLS certificate:
+:meth:`Authenticator.configure_tls` allows certificates of a domain by issuing CA,
+subject name or public-key pin, and maps an admitted certificate to a User-Id (see
+"TLS" below for the rules).
+
 Beyond pyzmq, for production use:
 
 - PLAIN passwords are kept only as salted scrypt hashes and compared in constant time
@@ -27,6 +34,25 @@ Beyond pyzmq, for production use:
   while (:class:`RateLimit`);
 - a policy callback that raises is answered 500 (internal error), logged, and never
   admits the peer nor stops the handler.
+
+TLS
+---
+
+A request is over TLS when it has exactly one credential frame more than its mechanism
+sends (NULL 1, PLAIN 3, CURVE 2 instead of 0, 2, 1): the last one is the certificate.
+After the address lists, a malformed certificate is refused (without counting towards
+the rate limit); then the domain's TLS policy, if it has one; then the mechanism's own
+policy, as without TLS. When a domain has both, both must pass; the TLS policy goes
+first because it is cheap (a refused certificate costs no PLAIN password hash). A
+domain's TLS policy applies to TLS requests only: peers over ``tcp://`` or ``ipc://``
+are decided as before.
+
+User-Id over TLS: a NULL peer admitted by a TLS policy gets the policy's ``user_id``
+mapping of its certificate, or :meth:`Authenticator.tls_user_id` (the first SAN DNS
+name, URI or e-mail address, else the subject CN, else the pin); without a certificate
+or without a TLS policy it stays ``anonymous``. PLAIN and CURVE peers keep their
+mechanism's User-Id unless the domain's TLS policy has an explicit ``user_id`` mapping
+and the peer sent a certificate.
 
 The base class does no I/O scheduling: call :meth:`Authenticator.handle_zap_message`
 for each request from your own loop, or use :class:`securemq.auth.thread.ThreadAuthenticator`.
@@ -42,15 +68,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..constants import REP
 from ..context import Context
 from ..socket import Socket
+from ..transport.tls import format_pin, parse_pin, parse_pins, spki_sha256
 from ..utils import z85
 from .passwords import PasswordCheck, PasswordStore
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "AUDIT_FIELDS",
@@ -62,7 +92,9 @@ __all__ = [
     "AddressCheck",
     "Authenticator",
     "Decision",
+    "PeerCertificate",
     "RateLimit",
+    "TlsUserIdMapper",
 ]
 
 #: ``configure_curve(location=CURVE_ALLOW_ANY)`` admits every client key (pyzmq's name).
@@ -75,13 +107,16 @@ ZAP_ENDPOINT: Final = "inproc://zeromq.zap.01"
 AUDIT_LOGGER: Final = "securemq.auth.audit"
 #: The structured fields of every audit record (attributes of the ``LogRecord``).
 AUDIT_FIELDS: Final = ("zap_time", "zap_domain", "zap_address", "zap_mechanism",
-                       "zap_identity", "zap_status", "zap_reason")
+                       "zap_identity", "zap_status", "zap_reason", "zap_tls_subject",
+                       "zap_tls_pin")
 
 # What the peer's server is told. The reason stays in the audit log: a refused client
 # learns nothing about which part of its credentials was wrong.
 _WIRE_TEXT: Final = {200: b"OK", 300: b"Try again later", 400: b"Authentication failed",
                      500: b"Internal error"}
 _MAX_TEXT = 255  # RFC 27: string fields are at most 255 characters
+# Credential frames of each mechanism over TLS: its own, plus the peer's certificate.
+_TLS_CREDENTIALS: Final = {b"NULL": 1, b"PLAIN": 3, b"CURVE": 2}
 
 
 class _Refused(Exception):
@@ -102,8 +137,10 @@ class Decision:
         status: the RFC 27 status code (200, 300, 400 or 500).
         reason: why, specifically (audit log only, never on the wire).
         user_id: the User-Id sent with a 200 (empty otherwise, as RFC 27 requires).
-        identity: who the peer claimed to be: the PLAIN user name or the CURVE key in
-            Z85, as text safe for a log line; empty for NULL.
+        identity: who the peer claimed to be, as text safe for a log line: the PLAIN
+            user name or the CURVE key in Z85 (empty for NULL), followed over TLS by
+            the certificate's subject and pin (``"admin; CN=alice,O=Example
+            sha256//..."``).
     """
 
     status: int
@@ -409,9 +446,223 @@ class _CurvePolicy:
         self.provider = provider
 
 
+@dataclass(frozen=True)
+class PeerCertificate:
+    """The certificate a TLS peer presented, as a ZAP policy sees it.
+
+    Built from the DER frame that ends a request over TLS; handed to ``user_id``
+    mappings (:meth:`Authenticator.configure_tls`) and :meth:`Authenticator.tls_user_id`.
+    Text fields are as the certificate has them (use them in log lines only escaped).
+
+    Attributes:
+        der: the certificate, DER-encoded, as the request carried it.
+        subject: the subject distinguished name in RFC 4514 text, most specific
+            attribute first, as ``cryptography`` writes it (``"CN=alice,O=Example"``).
+        issuer: the issuer distinguished name, in the same form.
+        common_names: the subject's CN attributes, in the order of the certificate.
+        dns_names: the subjectAltName DNS names.
+        uris: the subjectAltName URIs (SPIFFE IDs, for instance).
+        emails: the subjectAltName e-mail addresses (RFC 822 names).
+        ip_addresses: the subjectAltName IP addresses, as text.
+        spki_sha256: the SHA-256 digest of the SubjectPublicKeyInfo: what pins name.
+        certificate: the parsed certificate, for mappings that need more.
+    """
+
+    der: bytes = field(repr=False)
+    subject: str
+    issuer: str
+    common_names: tuple[str, ...]
+    dns_names: tuple[str, ...]
+    uris: tuple[str, ...]
+    emails: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    spki_sha256: bytes = field(repr=False)
+    certificate: x509.Certificate = field(repr=False)
+
+    @classmethod
+    def from_der(cls, der: bytes) -> PeerCertificate:
+        """Parse a DER certificate, its names and its pin.
+
+        Raises:
+            ValueError: ``der`` is not a well-formed X.509 certificate (including
+                malformed names or extensions, which ``cryptography`` parses lazily).
+        """
+        from cryptography import x509  # noqa: PLC0415 - as transport.tls: TLS users only
+        from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            common_names = tuple(_name_text(a.value) for a in
+                                 cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
+            try:
+                san = cert.extensions.get_extension_for_class(
+                    x509.SubjectAlternativeName).value
+            except x509.ExtensionNotFound:
+                dns: list[str] = []
+                uris: list[str] = []
+                emails: list[str] = []
+                ips: list[str] = []
+            else:
+                dns = san.get_values_for_type(x509.DNSName)
+                uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+                emails = san.get_values_for_type(x509.RFC822Name)
+                ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+            return cls(der=der, subject=cert.subject.rfc4514_string(),
+                       issuer=cert.issuer.rfc4514_string(), common_names=common_names,
+                       dns_names=tuple(dns), uris=tuple(uris), emails=tuple(emails),
+                       ip_addresses=tuple(ips), spki_sha256=spki_sha256(der),
+                       certificate=cert)
+        except ValueError:
+            raise
+        except Exception as exc:  # DuplicateExtension, UnsupportedGeneralNameType...:
+            # whatever the parser refuses in a peer's bytes is a malformed certificate
+            raise ValueError(f"malformed certificate: {type(exc).__name__}") from exc
+
+    @property
+    def pin(self) -> str:
+        """The pin of the certificate's public key, ``sha256//`` and base64."""
+        return format_pin(self.spki_sha256)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name ``subjects`` may match: the subject DN, its CNs, then the SANs."""
+        return (self.subject, *self.common_names, *self.dns_names, *self.uris,
+                *self.emails, *self.ip_addresses)
+
+
+#: A ``user_id`` mapping of :meth:`Authenticator.configure_tls`: certificate -> User-Id.
+TlsUserIdMapper = Callable[[PeerCertificate], str | bytes]
+
+
+def _name_text(value: str | bytes) -> str:
+    """An X.509 attribute value as text (a few string types come as bytes)."""
+    return value if isinstance(value, str) else value.decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True)
+class _TlsPolicy:
+    """What one domain requires of TLS certificates; None: that criterion is not used.
+
+    Every criterion given must hold (they narrow, they do not widen).
+    """
+
+    cas: tuple[x509.Certificate, ...] | None
+    subjects: frozenset[str] | None
+    pins: frozenset[bytes] | None
+    require_certificate: bool
+    user_id: TlsUserIdMapper | None
+    #: ``subjects`` in lower case, for DNS names (which ignore case).
+    subjects_folded: frozenset[str] = frozenset()
+
+    def check(self, peer: PeerCertificate | None) -> None:
+        """Pass, or raise :class:`_Refused` saying which criterion failed."""
+        if peer is None:
+            if self.require_certificate:
+                raise _Refused("no TLS certificate")
+            return
+        if self.cas is not None and not any(_issued_by(peer.certificate, ca)
+                                            for ca in self.cas):
+            raise _Refused("TLS certificate not issued by an allowed CA")
+        if self.subjects is not None and not self._name_allowed(peer, self.subjects):
+            raise _Refused("TLS certificate subject not allowed")
+        if self.pins is not None and peer.spki_sha256 not in self.pins:
+            raise _Refused("TLS certificate pin not allowed")
+
+    def _name_allowed(self, peer: PeerCertificate, allowed: frozenset[str]) -> bool:
+        """Whether one of the peer's names is allowed (DNS names ignore case)."""
+        if any(name in allowed for name in peer.names):
+            return True
+        return any(dns.lower() in self.subjects_folded for dns in peer.dns_names)
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether ``ca`` issued ``cert``: issuer name and signature (not validity: TLS
+    checked that, and the chain, against the socket's own trust store)."""
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False  # another issuer name, a wrong signature, an unsupported key type
+    return True
+
+
+def _load_cas(cas: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+              ) -> tuple[x509.Certificate, ...]:
+    """Read the CA certificates of PEM bundles.
+
+    Raises:
+        OSError: a bundle cannot be read.
+        ValueError: a bundle holds no certificate, or one that is not a CA.
+    """
+    from cryptography import x509  # noqa: PLC0415
+
+    if isinstance(cas, (bytes, bytearray)):
+        raise TypeError("cas takes paths to PEM files, not PEM data")
+    paths = [cas] if isinstance(cas, (str, os.PathLike)) else list(cas)
+    if not paths:
+        raise ValueError("cas is empty: no certificate could be admitted")
+    loaded: list[x509.Certificate] = []
+    for path in paths:
+        with open(os.fspath(path), "rb") as f:
+            data = f.read()
+        try:
+            certs = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            raise ValueError(f"{os.fspath(path)}: no PEM certificate") from None
+        for cert in certs:
+            try:
+                basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+            except x509.ExtensionNotFound:
+                continue  # an old v1 root: nothing says it is not a CA
+            if not basic.ca:
+                raise ValueError(f"{os.fspath(path)}: {cert.subject.rfc4514_string()!r} is "
+                                 "not a CA certificate (to admit one certificate, pin it)")
+        loaded.extend(certs)
+    return tuple(loaded)
+
+
+def _load_pins(pins: str | bytes | Iterable[str | bytes]) -> frozenset[bytes]:
+    """Parse pins given as one string (comma or space separated) or as a collection.
+
+    Raises:
+        ValueError: a pin is malformed, or there are none.
+    """
+    if isinstance(pins, (str, bytes)):
+        parsed = parse_pins(pins)
+    else:
+        parsed = frozenset(parse_pin(p) for p in pins)
+    if not parsed:
+        raise ValueError("pins is empty: no certificate could be admitted")
+    return parsed
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A ZAP request split into its parts, with the TLS certificate frame taken off."""
+
+    frames: list[bytes]
+    mechanism: bytes
+    credentials: list[bytes]
+    """The mechanism's own credential frames."""
+    tls: bool
+    """Whether the request came over TLS (it carried a certificate frame)."""
+    peer: PeerCertificate | None
+    """The certificate, if the peer presented one and it parsed."""
+    malformed_certificate: bool = False
+
+
 def _printable(raw: bytes, encoding: str = "utf-8") -> str:
     """``raw`` as one line of log text: decoded, control characters escaped, capped."""
-    text = raw[:_MAX_TEXT].decode(encoding, "backslashreplace")
+    return _escape(raw[:_MAX_TEXT].decode(encoding, "backslashreplace"))
+
+
+def _printable_text(text: str) -> str:
+    """``text`` as one line of log text: control characters escaped, capped."""
+    return _escape(text[:_MAX_TEXT])
+
+
+def _escape(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
@@ -462,6 +713,7 @@ class Authenticator:
         #: PLAIN policies: domain -> password store.
         self.passwords: dict[str, PasswordStore] = {}
         self._curve: dict[str, _CurvePolicy] = {}
+        self._tls: dict[str, _TlsPolicy] = {}
         self._config_lock = threading.Lock()
         self._rate_limit = rate_limit
         self._tracker = _FailureTracker(rate_limit, clock) if rate_limit else None
@@ -645,6 +897,91 @@ class Authenticator:
         raise NotImplementedError("securemq does not implement the GSSAPI mechanism; "
                                   "use CURVE (or PLAIN over TLS)")
 
+    def configure_tls(self, domain: str = "*", *,
+                      cas: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+                      | None = None,
+                      subjects: str | Iterable[str] | None = None,
+                      pins: str | bytes | Iterable[str | bytes] | None = None,
+                      require_certificate: bool = True,
+                      user_id: TlsUserIdMapper | None = None) -> None:
+        """Set which TLS certificates ``domain`` admits, and the User-Id they map to.
+
+        This is the policy layer above TLS: the transport already verified the
+        certificate (chain, validity, possession of the key) against the socket's own
+        trust settings; this says which of those certificates may enter the domain.
+        Each criterion given must hold (they narrow each other); one left at None is
+        not checked, so ``configure_tls(domain)`` admits any certificate TLS accepted.
+        The policy applies to requests over TLS only, in addition to the domain's PLAIN
+        or CURVE policy (both must pass). It replaces the domain's previous TLS policy.
+
+        Args:
+            domain: the ZAP domain (``"*"``: servers without ``zap_domain``).
+            cas: a path, or paths, to PEM bundles of CA certificates: the peer's
+                certificate must be issued (signed) directly by one of them. ZAP sees
+                only the peer's own certificate, so name the CA that issues the
+                certificates (an intermediate, if your PKI has them), not the root
+                above it. Read now, not watched.
+            subjects: names, one of which the certificate must bear: a subject CN, a
+                subjectAltName DNS name (any case), URI, e-mail address or IP address,
+                or the whole subject in RFC 4514 text as :attr:`PeerCertificate.subject`
+                writes it. Names match exactly: ``"*.example.org"`` matches only a
+                certificate carrying that very wildcard, not ``a.example.org``.
+            pins: SHA-256 pins of the public keys admitted: ``sha256//BASE64`` or 64
+                hexadecimal digits (colons allowed), in a collection or in one string
+                separated by commas or spaces (the ``tls_pins`` syntax).
+            require_certificate: whether a TLS peer without a certificate is refused.
+                When False it passes this policy (it is ``anonymous`` under NULL), but
+                a certificate it does present must still meet the criteria.
+            user_id: maps an admitted peer's certificate to its User-Id (``str`` is
+                encoded with the authenticator's encoding). Without it, NULL peers get
+                :meth:`tls_user_id` and PLAIN and CURVE peers keep the User-Id of their
+                mechanism; with it, every peer of the domain that sent a certificate
+                gets the mapping. An exception in it is answered 500.
+
+        Raises:
+            OSError: a CA bundle cannot be read.
+            ValueError: a CA bundle holds no certificate, or a certificate that is not
+                a CA; a pin is malformed; ``cas``, ``subjects`` or ``pins`` is empty
+                (which would admit nothing: call :meth:`remove_tls` or leave it None).
+            TypeError: ``cas`` is PEM data rather than paths, a subject is not a
+                string, or ``user_id`` is not callable.
+        """
+        ca_certs = None if cas is None else _load_cas(cas)
+        allowed = None
+        if subjects is not None:
+            names = (subjects,) if isinstance(subjects, str) else tuple(subjects)
+            for name in names:
+                if not isinstance(name, str):
+                    raise TypeError(f"subjects are strings, not {type(name).__name__}")
+            if not names:
+                raise ValueError("subjects is empty: no certificate could be admitted")
+            allowed = frozenset(names)
+        if user_id is not None and not callable(user_id):
+            raise TypeError("user_id must be callable: certificate -> str or bytes")
+        policy = _TlsPolicy(
+            cas=ca_certs, subjects=allowed,
+            pins=None if pins is None else _load_pins(pins),
+            require_certificate=bool(require_certificate), user_id=user_id,
+            subjects_folded=frozenset(n.lower() for n in allowed or ()))
+        with self._config_lock:
+            self._tls = {**self._tls, domain: policy}
+        self.log.debug("TLS configured for domain %r: %d CAs, %s subjects, %s pins%s",
+                       domain, len(ca_certs or ()),
+                       "any" if allowed is None else len(allowed),
+                       "any" if policy.pins is None else len(policy.pins),
+                       "" if require_certificate else ", certificate optional")
+
+    def remove_tls(self, domain: str = "*") -> None:
+        """Drop the TLS policy of ``domain``: its TLS peers are decided as without one.
+
+        NULL peers are then admitted as ``anonymous`` (unless their address is refused)
+        whatever certificate they present; PLAIN and CURVE peers face their mechanism's
+        policy alone. Removing a policy that does not exist does nothing.
+        """
+        with self._config_lock:
+            self._tls = {d: p for d, p in self._tls.items() if d != domain}
+        self.log.debug("TLS policy of domain %r removed", domain)
+
     def refresh(self) -> None:
         """Look at the CURVE key directories now (the handler thread calls this when
         idle), so that a deleted key cuts its live sessions without waiting for a
@@ -668,6 +1005,19 @@ class Authenticator:
         exception here is answered 500 like a failing callback.
         """
         return z85.encode(client_public_key).decode("ascii")
+
+    def tls_user_id(self, peer: PeerCertificate) -> str:
+        """The User-Id of a NULL peer admitted by a TLS policy without a ``user_id``.
+
+        By default the first name the certificate holds, in this order: SAN DNS name,
+        SAN URI, SAN e-mail address, subject CN; and its pin if it has none of these.
+        Override to map certificates otherwise (a ``user_id`` given to
+        :meth:`configure_tls` takes precedence); an exception here is answered 500.
+        """
+        for names in (peer.dns_names, peer.uris, peer.emails, peer.common_names):
+            if names:
+                return names[0]
+        return peer.pin
 
     def reset_failures(self, address: str | None = None) -> None:
         """Forget the failures and lockout of ``address`` (of every address if None)."""
@@ -695,56 +1045,85 @@ class Authenticator:
         """
         frames = [bytes(f) for f in msg]
         request_id = frames[1] if len(frames) > 1 else b""
+        request = _split_request(frames)
         try:
-            decision = await self._decide(frames)
+            decision = await self._decide(request)
         except Exception as exc:
             self.log.exception("ZAP policy failed; answering 500")
             decision = Decision(500, f"policy raised {type(exc).__name__}",
-                                identity=self._identity_of(frames))
+                                identity=self._identity_of(request))
         if decision.status != 200 and decision.user_id:
             decision = Decision(decision.status, decision.reason, b"", decision.identity)
-        self._audit(frames, decision)
+        self._audit(request, decision)
         return [VERSION, request_id, str(decision.status).encode(), decision.text,
                 decision.user_id, b""]
 
-    async def _decide(self, frames: list[bytes]) -> Decision:
+    async def _decide(self, request: _Request) -> Decision:
+        frames = request.frames
         if len(frames) < 6:
             return Decision(400, f"malformed request: {len(frames)} frames")
-        version, _request_id, domain_raw, address_raw, _identity, mechanism = frames[:6]
-        credentials = frames[6:]
-        identity = self._identity_of(frames)
-        if version != VERSION:
+        identity = self._identity_of(request)
+        if frames[0] != VERSION:
             return Decision(400, "malformed request: unsupported ZAP version", identity=identity)
-        address = address_raw.decode(self.encoding, "replace")
+        address = frames[3].decode(self.encoding, "replace")
         tracker = self._tracker
         if tracker is not None and address and tracker.locked(address):
             return Decision(400, "too many failures from this address", identity=identity)
         try:
-            user_id = await self._authenticate(domain_raw, address, mechanism, credentials)
+            user_id = await self._authenticate(request, address)
         except _Refused as refusal:
             if tracker is not None and refusal.counts:
                 tracker.failed(address)
             return Decision(400, refusal.reason, identity=identity)
         return Decision(200, "admitted", user_id, identity)
 
-    async def _authenticate(self, domain_raw: bytes, address: str, mechanism: bytes,
-                            credentials: list[bytes]) -> bytes:
+    async def _authenticate(self, request: _Request, address: str) -> bytes:
         """Return the User-Id of an admitted peer; raise :class:`_Refused` otherwise."""
         check = self.check_address(address)
         if not check.passed:
             raise _Refused(check.reason)
-        domain = domain_raw.decode(self.encoding, "replace") or "*"
+        if request.malformed_certificate:
+            raise _Refused("malformed TLS certificate", counts=False)
+        domain = request.frames[2].decode(self.encoding, "replace") or "*"
+        mechanism, credentials, peer = request.mechanism, request.credentials, request.peer
+        if mechanism not in _TLS_CREDENTIALS:
+            raise _Refused(f"mechanism {_printable(mechanism)!r} not supported", counts=False)
+        if mechanism == b"NULL" and credentials:
+            raise _Refused("malformed NULL credentials", counts=False)
+        if mechanism == b"PLAIN" and len(credentials) != 2:
+            raise _Refused("malformed PLAIN credentials", counts=False)
+        if mechanism == b"CURVE" and (len(credentials) != 1 or len(credentials[0]) != 32):
+            raise _Refused("malformed CURVE credentials", counts=False)
+        # The TLS policy first: it is cheap, and a certificate it refuses then costs no
+        # password hash or credentials-provider call.
+        tls = self._tls.get(domain) if request.tls else None
+        if tls is not None:
+            tls.check(peer)
         if mechanism == b"NULL":
-            return b"anonymous"
+            if tls is None or peer is None:
+                return b"anonymous"
+            mapped = tls.user_id(peer) if tls.user_id is not None else self.tls_user_id(peer)
+            return self._user_id_bytes(mapped)
         if mechanism == b"PLAIN":
-            if len(credentials) != 2:
-                raise _Refused("malformed PLAIN credentials", counts=False)
-            return self._authenticate_plain(domain, *credentials)
-        if mechanism == b"CURVE":
-            if len(credentials) != 1 or len(credentials[0]) != 32:
-                raise _Refused("malformed CURVE credentials", counts=False)
-            return await self._authenticate_curve(domain, credentials[0])
-        raise _Refused(f"mechanism {_printable(mechanism)!r} not supported", counts=False)
+            user_id = self._authenticate_plain(domain, *credentials)
+        else:
+            user_id = await self._authenticate_curve(domain, credentials[0])
+        if tls is not None and tls.user_id is not None and peer is not None:
+            return self._user_id_bytes(tls.user_id(peer))
+        return user_id
+
+    def _user_id_bytes(self, user_id: object) -> bytes:
+        """A mapped User-Id as bytes (``str`` encoded).
+
+        Raises:
+            TypeError: the mapping returned something else (answered 500).
+        """
+        if isinstance(user_id, str):
+            return user_id.encode(self.encoding)
+        if isinstance(user_id, (bytes, bytearray)):
+            return bytes(user_id)
+        raise TypeError(f"a TLS user_id mapping returned {type(user_id).__name__}, "
+                        "not str or bytes")
 
     def _authenticate_plain(self, domain: str, username: bytes, password: bytes) -> bytes:
         stores = self.passwords
@@ -781,34 +1160,43 @@ class Authenticator:
 
     # -- audit -----------------------------------------------------------------------------
 
-    def _identity_of(self, frames: list[bytes]) -> str:
-        """Who the request claims to be, for the log: user name, Z85 key, or nothing."""
-        if len(frames) < 7:
-            return ""
-        mechanism, first = frames[5], frames[6]
-        if mechanism == b"PLAIN":
-            return _printable(first, self.encoding)
-        if mechanism == b"CURVE" and len(first) == 32:
-            return z85.encode(first).decode("ascii")
-        return ""
+    def _identity_of(self, request: _Request) -> str:
+        """Who the request claims to be, for the log: user name or Z85 key, then over
+        TLS the certificate's subject and pin; empty if nothing is claimed."""
+        parts: list[str] = []
+        if request.credentials:
+            mechanism, first = request.mechanism, request.credentials[0]
+            if mechanism == b"PLAIN":
+                parts.append(_printable(first, self.encoding))
+            elif mechanism == b"CURVE" and len(first) == 32:
+                parts.append(z85.encode(first).decode("ascii"))
+        if request.peer is not None:
+            parts.append(" ".join(filter(None, (_printable_text(request.peer.subject),
+                                                request.peer.pin))))
+        return "; ".join(parts)
 
-    def _audit(self, frames: list[bytes], decision: Decision) -> None:
+    def _audit(self, request: _Request, decision: Decision) -> None:
         """Log one record for ``decision``: readable text plus :data:`AUDIT_FIELDS`.
 
-        Only the domain, address, mechanism, claimed identity and outcome are logged;
-        PLAIN passwords (frame 7) are never read here.
+        Only the domain, address, mechanism, claimed identity, certificate subject and
+        pin, and outcome are logged; PLAIN passwords (frame 7) are never read here.
         """
-        def field(i: int) -> str:
+        frames = request.frames
+
+        def frame_text(i: int) -> str:
             return _printable(frames[i], self.encoding) if len(frames) > i else ""
 
+        peer = request.peer
         fields = {
             "zap_time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "zap_domain": field(2),
-            "zap_address": field(3),
-            "zap_mechanism": field(5),
+            "zap_domain": frame_text(2),
+            "zap_address": frame_text(3),
+            "zap_mechanism": frame_text(5),
             "zap_identity": decision.identity,
             "zap_status": decision.status,
             "zap_reason": decision.reason,
+            "zap_tls_subject": _printable_text(peer.subject) if peer is not None else "",
+            "zap_tls_pin": peer.pin if peer is not None else "",
         }
         if decision.status == 200:
             level = logging.INFO
@@ -821,6 +1209,30 @@ class Authenticator:
                            decision.status, fields["zap_mechanism"] or "?", who,
                            fields["zap_address"], fields["zap_domain"], decision.reason,
                            extra=fields)
+
+
+def _split_request(frames: list[bytes]) -> _Request:
+    """Split ``frames`` into mechanism, its credentials and the TLS certificate.
+
+    Over TLS a request carries exactly one credential frame more than its mechanism
+    sends (:data:`_TLS_CREDENTIALS`), the last: the peer's DER certificate, or an empty
+    frame if it presented none. Never raises: a certificate that does not parse is
+    flagged, for the decision to refuse.
+    """
+    if len(frames) < 6:
+        return _Request(frames, b"", [], tls=False, peer=None)
+    mechanism, credentials = frames[5], frames[6:]
+    if len(credentials) != _TLS_CREDENTIALS.get(mechanism):
+        return _Request(frames, mechanism, credentials, tls=False, peer=None)
+    der, credentials = credentials[-1], credentials[:-1]
+    if not der:
+        return _Request(frames, mechanism, credentials, tls=True, peer=None)
+    try:
+        peer = PeerCertificate.from_der(der)
+    except ValueError:
+        return _Request(frames, mechanism, credentials, tls=True, peer=None,
+                        malformed_certificate=True)
+    return _Request(frames, mechanism, credentials, tls=True, peer=peer)
 
 
 def _encode(value: str | bytes, encoding: str) -> bytes:
