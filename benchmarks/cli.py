@@ -19,7 +19,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks import asyncio_case, connections, curve, latency, pubsub, router_dealers, throughput
+from benchmarks import (
+    asyncio_case,
+    connections,
+    curve,
+    latency,
+    pubsub,
+    router_dealers,
+    throughput,
+    tls,
+)
 from benchmarks.core import BenchError, Case, Settings, Variant
 from benchmarks.probe import probe
 from benchmarks.report import Result, build_rows, format_table, format_value
@@ -32,6 +41,7 @@ CASES: tuple[Case, ...] = (
     curve.CASE,
     pubsub.CASE,
     asyncio_case.CASE,
+    tls.CASE,
 )
 CASES_BY_NAME = {case.name: case for case in CASES}
 

@@ -36,6 +36,9 @@ class Target:
 
     op: Literal[">=", "<="]
     ratio: float
+    on_value: bool = False
+    """Judge the candidate's own value instead (for metrics that are ratios already,
+    such as tls+tcp over tcp within one implementation)."""
 
     def met_by(self, ratio: float) -> bool:
         """Return whether ``ratio`` satisfies the target."""

@@ -129,6 +129,10 @@ def _judge(row: Row, impls: Sequence[str]) -> None:
     target = row.metric.target
     if target is None:
         return
+    if target.on_value:
+        row.status = "ERROR" if candidate is None else \
+            ("PASS" if target.met_by(candidate) else "MISS")
+        return
     if row.ratio is None:
         row.status = "ERROR"
     else:
