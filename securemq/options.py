@@ -209,7 +209,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
                supported=True),
     OptionSpec("topics_count", SocketOption.TOPICS_COUNT, "int", None,
                "Number of subscriptions the socket holds.",
-               readonly=True, stored=False, supported=False,
+               readonly=True, stored=False, supported=True,
                socket_types=_PUB_XPUB | {SocketType.SUB, SocketType.XSUB}),
     # Connection management.
     OptionSpec("linger", SocketOption.LINGER, "int", -1,
@@ -356,7 +356,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "Domain sent in ZAP requests; also turns ZAP on for NULL.",
                minimum=1, maximum=255, supported=True),
     OptionSpec("zap_enforce_domain", SocketOption.ZAP_ENFORCE_DOMAIN, "bool", 0,
-               "Refuse NULL peers when no ZAP handler is bound, as RFC 27 says.",
+               "Refuse NULL and CURVE peers when no ZAP handler is bound (RFC 27).",
                supported=True),
     OptionSpec("metadata", SocketOption.METADATA, "bytes", (),
                "Add an application property 'X-name:value' to our READY/INITIATE metadata.",

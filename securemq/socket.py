@@ -206,6 +206,10 @@ class Socket:
             return self._last_endpoint
         if option == getattr(C, "THREAD_SAFE", -1):
             return 0
+        if option == C.TOPICS_COUNT and self.socket_type in _PUBSUB_TYPES:
+            # libzmq's draft option: distinct topics a publisher's peers hold, or the
+            # subscriptions a subscriber holds.
+            return len(self._pattern.index)  # type: ignore[attr-defined]
         return self._opts.get(option)
 
     set = setsockopt
@@ -1055,6 +1059,9 @@ class MessageTracker:
 
 
 _TRACKER = MessageTracker()
+
+
+_PUBSUB_TYPES = frozenset({C.PUB, C.XPUB, C.SUB, C.XSUB})
 
 
 def _bind_tcp(e: ep.Endpoint, cfg: IOConfig) -> tuple[_socket.socket, str]:

@@ -78,3 +78,34 @@ def test_start_needs_a_running_loop() -> None:
             AsyncioAuthenticator(ctx).start()
     finally:
         ctx.term()
+
+
+def test_thread_authenticator_serves_an_asyncio_context() -> None:
+    """The thread flavour in an asyncio context: its ZAP socket stays synchronous."""
+    from securemq.auth.thread import ThreadAuthenticator
+
+    async def main() -> tuple[str, object]:
+        ctx = zasync.Context()
+        auth = ThreadAuthenticator(ctx)
+        auth.start()
+        auth.configure_plain(domain="*", passwords={"alice": "s3cret"})
+        server = ctx.socket(zmq.REP)
+        server.plain_server = True
+        server.linger = 0
+        mon = server.get_monitor_socket()
+        server.bind("tcp://127.0.0.1:*")
+        client = ctx.socket(zmq.REQ)
+        client.linger = 0
+        client.plain_username, client.plain_password = b"alice", b"s3cret"
+        client.connect(server.last_endpoint.decode())
+        outcome = await _outcome(mon)
+        await client.send(b"hi")
+        frame = await asyncio.wait_for(server.recv(copy=False), 5)
+        auth.stop()
+        server.disable_monitor()
+        for s in (mon, server, client):
+            s.close()
+        ctx.term()
+        return outcome, frame.get("User-Id")
+
+    assert asyncio.run(main()) == ("HANDSHAKE_SUCCEEDED 0", "alice")

@@ -773,3 +773,21 @@ def test_interop_xpub_duplicates(
     xpub.send(b"dup-data")
     assert _next(sub1) == [b"dup-data"]
     assert _next(sub2) == [b"dup-data"]
+
+
+def test_topics_count(ctx: Any) -> None:
+    """TOPICS_COUNT (libzmq draft): subscriptions held by a subscriber or a publisher."""
+    sub = ctx.socket(smq.SUB)
+    assert sub.topics_count == 0
+    sub.subscribe(b"a")
+    sub.subscribe(b"b")
+    sub.subscribe(b"a")  # counted twice, one topic
+    assert sub.getsockopt(smq.TOPICS_COUNT) == 2
+    sub.unsubscribe(b"b")
+    assert sub.topics_count == 1
+    dealer = ctx.socket(smq.DEALER)
+    with pytest.raises(smq.ZMQError) as exc:
+        dealer.getsockopt(smq.TOPICS_COUNT)
+    assert exc.value.errno == smq.EINVAL
+    sub.close()
+    dealer.close()

@@ -807,6 +807,17 @@ def test_curve_without_handler_admits_and_warns_once_per_socket(
         assert not any(s.decode() in r.getMessage() for s in secrets)
 
 
+def test_open_curve_warning_only_when_a_key_gets_in(
+        net: Net, caplog: pytest.LogCaptureFixture) -> None:
+    """A NULL peer refused for its mechanism admits no key: no "unchecked" warning."""
+    simpl = net.impl("securemq")
+    caplog.set_level(logging.WARNING, logger="securemq")
+    c = creds("CURVE")
+    p = make_pair(net, simpl, simpl, securemq.ROUTER, securemq.DEALER, c.server, {})
+    assert p.smon.until("HANDSHAKE_FAILED_PROTOCOL")[-1][0] == "HANDSHAKE_FAILED_PROTOCOL"
+    assert not [r for r in caplog.records if "ZAP" in r.getMessage()]
+
+
 @pytest.mark.parametrize("mechanism", ["CURVE", "NULL"])
 def test_strict_mode_refuses_without_handler(net: Net, mechanism: str,
                                              caplog: pytest.LogCaptureFixture) -> None:

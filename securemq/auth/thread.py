@@ -27,6 +27,7 @@ from ..constants import DONTWAIT, POLLIN
 from ..context import Context
 from ..error import Again, ContextTerminated, ZMQError
 from ..poll import Poller
+from ..socket import Socket
 from .base import Authenticator
 
 __all__ = ["AuthenticationThread", "ThreadAuthenticator"]
@@ -139,7 +140,9 @@ class ThreadAuthenticator(Authenticator):
         """
         if self.is_alive():
             raise RuntimeError("the authenticator is already running")
-        super().start()
+        # The thread blocks on its own socket, so it is a synchronous one even in an
+        # asyncio context (whose sockets' recv would return coroutines).
+        self._bind_zap_socket(Socket)
         wake, thread_end = socket.socketpair()
         wake.setblocking(False)
         self._wake = wake

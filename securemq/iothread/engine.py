@@ -514,8 +514,14 @@ class Engine:
             self._timer.cancel()
             self._timer = None
         mechanism = self.conn.mechanism
+        owner = self.session.owner
         if mechanism.zap_answered:
-            self.session.owner.admitted(self, mechanism.name, mechanism.zap_identity)
+            owner.admitted(self, mechanism.name, mechanism.zap_identity)
+        elif mechanism.encrypts and mechanism.as_server and not owner.warned_open_curve:
+            # Said once per socket, when it happens: a CURVE client got in unchecked.
+            owner.warned_open_curve = True
+            log.warning("CURVE server without a ZAP handler admitted a client key "
+                        "unchecked (as libzmq does); bind one, or use Context(strict=True)")
         peer = self.session.engine_ready(self, ev.metadata)
         if peer is None:
             return False
@@ -1039,11 +1045,6 @@ def _make_mechanism(cfg: IOConfig, owner: Owner, peer_address: str) -> Mechanism
         hs = replace(hs, zap_handler=True)
     if cfg.mechanism == SecurityMechanism.CURVE:
         from ..security.curve import CurveMechanism  # noqa: PLC0415 - needs PyNaCl
-        if hs.as_server and not hs.zap_handler and not owner.warned_open_curve \
-                and not hs.strict and not hs.zap_enforce_domain:
-            owner.warned_open_curve = True
-            log.warning("CURVE server without a ZAP handler admits any client key "
-                        "(as libzmq does); bind one, or use Context(strict=True)")
         return CurveMechanism(hs, peer_address)
     if cfg.mechanism == SecurityMechanism.PLAIN:
         from ..security.plain import PlainMechanism  # noqa: PLC0415
