@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("securemq.engine")
 
 RECV_SIZE = 256 * 1024
+SEAL_CHUNK = 256 * 1024
+"""TLS: plaintext sealed per write, the most ciphertext held back from the kernel."""
 BATCH = 4096
 JOIN_LIMIT = 256 * 1024
 _READ = READ
@@ -340,13 +342,22 @@ class Engine:
                         return [], "peer closed the connection"
                     events = conn.received_into(n)
                     view = conn.receive_buffer()
+            elif tls is not None:
+                # Ciphertext only passes through on its way into the TLS layer: read it
+                # into one reused buffer rather than a fresh 256 KiB object per read.
+                rbuf = self._rbuf
+                if rbuf is None:
+                    rbuf = self._rbuf = memoryview(bytearray(RECV_SIZE))
+                n = self.sock.recv_into(rbuf)
+                if not n:
+                    self.close_errno = errno.EPIPE
+                    return [], "peer closed the connection"
+                return self._read_tls(tls, rbuf[:n])
             else:
                 data = self.sock.recv(RECV_SIZE)
                 if not data:
                     self.close_errno = errno.EPIPE
                     return [], "peer closed the connection"
-                if tls is not None:
-                    return self._read_tls(tls, data)
                 events = conn.receive_data(data)
         except (BlockingIOError, InterruptedError):
             return [], None
@@ -358,20 +369,47 @@ class Engine:
             return [], None
         return self._dispatch(events)
 
-    def _read_tls(self, tls: TlsFilter, data: bytes) -> tuple[list[ZmtpEvent], str | None]:
-        """Decrypt what was read and decode the plaintext (``rlock`` held)."""
-        try:
-            plain = tls.receive(data)
-        except TlsFailure as exc:
-            return [ConnectionClosed(exc)], None
+    _rbuf: memoryview | None = None
+
+    def _read_tls(self, tls: TlsFilter, data: Buffer) -> tuple[list[ZmtpEvent], str | None]:
+        """Decrypt what was read and decode it, record by record (``rlock`` held).
+
+        The body of a large frame is decrypted straight into its final buffer, as plain
+        tcp reads it from the kernel.
+        """
         rest: list[ZmtpEvent] = []
-        gone = None
-        if plain:
-            rest, gone = self._dispatch(self.conn.receive_data(plain))
-        if tls.eof and gone is None:
+        conn = self.conn
+        try:
+            if not tls.feed(data):
+                return rest, None
+            while True:
+                view = conn.receive_buffer()
+                if view is not None:
+                    n = tls.read_into(view)
+                    if not n:
+                        break
+                    events = conn.received_into(n)
+                else:
+                    plain = tls.read()
+                    if not plain:
+                        break
+                    events = conn.receive_data(plain)
+                if not events:
+                    continue
+                more, gone = self._dispatch(events)
+                if more:
+                    rest.extend(more)
+                    if any(type(ev) is ConnectionClosed for ev in more):
+                        return rest, None
+                if gone is not None:
+                    return rest, gone
+        except TlsFailure as exc:
+            rest.append(ConnectionClosed(exc))
+            return rest, None
+        if tls.eof:
             self.close_errno = errno.EPIPE
-            gone = "peer closed TLS"
-        return rest, gone
+            return rest, "peer closed TLS"
+        return rest, None
 
     def _dispatch(self, events: list[ZmtpEvent]) -> tuple[list[ZmtpEvent], str | None]:
         """Deliver messages and what must keep stream order (``rlock`` held)."""
@@ -578,7 +616,7 @@ class Engine:
         popleft = q.popleft
         conn = self.conn
         while not self.closed:
-            if self._wbuf and not self._send(io):
+            if (self._wbuf or self._cipher) and not self._send(io):
                 return  # kernel buffer full: EVENT_WRITE (or the I/O thread) resumes
             if conn.close_requested:
                 # STREAM: an empty frame closes the connection once what precedes it
@@ -635,12 +673,8 @@ class Engine:
             self._send(io=True)
 
     def _queue(self, bufs: list[Buffer]) -> None:
-        """Join small buffers into large writes; keep large frames as they are.
-
-        With TLS the joined buffers are sealed here, one record run per buffer.
-        """
-        tls = self.tls
-        wbuf: deque[Buffer] | list[Buffer] = self._wbuf if tls is None else []
+        """Join small buffers into large writes; keep large frames as they are."""
+        wbuf = self._wbuf
         parts: list[Buffer] = []
         size = 0
         for b in bufs:
@@ -660,13 +694,11 @@ class Engine:
                     size = 0
         if parts:
             wbuf.append(b"".join(parts) if len(parts) > 1 else parts[0])
-        if tls is not None:
-            sealed = tls.send(wbuf)
-            if sealed:
-                self._wbuf.append(sealed)
 
     def _send(self, io: bool) -> bool:
         """Write queued buffers; True when all are written, False if the kernel is full."""
+        if self.tls is not None:
+            return self._send_tls(self.tls)
         wbuf = self._wbuf
         send = self.sock.send
         while wbuf:
@@ -692,6 +724,53 @@ class Engine:
                 self._set_events(self._events | _WRITE)
             return False
         if io and self._events & _WRITE:
+            self._set_events(self._events & ~_WRITE)
+        return True
+
+
+    _cipher: Buffer = b""
+    """TLS: sealed octets the kernel has not taken yet (I/O thread)."""
+
+    def _send_tls(self, tls: TlsFilter) -> bool:
+        """:meth:`_send` for TLS: seal queued plaintext a chunk at a time, as the kernel
+        takes it, so that ciphertext never piles up beyond one chunk (I/O thread only).
+        """
+        wbuf = self._wbuf
+        send = self.sock.send
+        cipher = self._cipher
+        while True:
+            if not cipher:
+                if wbuf:
+                    # Many frames per SSL_write: one record carries many small messages,
+                    # and a large body shares its record with its header.
+                    take = [wbuf.popleft()]
+                    size = len(take[0])
+                    while wbuf and size < SEAL_CHUNK:
+                        buf = wbuf.popleft()
+                        take.append(buf)
+                        size += len(buf)
+                    cipher = tls.send([b"".join(take)] if len(take) > 1 else take)
+                else:
+                    cipher = tls.data_to_send()  # handshake records, alerts
+                if not cipher:
+                    break
+            try:
+                n = send(cipher)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                wbuf.clear()
+                self._cipher = b""
+                return False  # the reader side notices and closes
+            if n == len(cipher):
+                cipher = b""
+                continue
+            self._cipher = memoryview(cipher)[n:]
+            if not self._events & _WRITE:
+                self._set_events(self._events | _WRITE)
+            return False
+        self._cipher = b""
+        if self._events & _WRITE:
             self._set_events(self._events & ~_WRITE)
         return True
 

@@ -20,7 +20,7 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from ..constants import Event
 from ..error import ProtocolError
@@ -270,40 +270,78 @@ class TlsFilter:
         return self._out.read()
 
     def receive(self, data: bytes) -> bytes:
-        """Take ciphertext from the network; return the plaintext it completes.
+        """Take ciphertext from the network; return all the plaintext it completes.
 
         Raises:
             TlsFailure: handshake refused, pins unmatched, or the stream is corrupt.
         """
-        if self.failed:
+        if not self.feed(data):
             return b""
+        chunks: list[bytes] = []
+        while chunk := self.read():
+            chunks.append(chunk)
+        if len(chunks) == 1:
+            return chunks[0]
+        return b"".join(chunks)
+
+    def feed(self, data: Buffer) -> bool:
+        """Take ciphertext from the network; True once plaintext may be read.
+
+        Drives the handshake; then :meth:`read` or :meth:`read_into` take the plaintext
+        record by record (the engine reads a large frame's body straight into its
+        final buffer that way).
+
+        Raises:
+            TlsFailure: the handshake was refused or pins unmatched.
+        """
+        if self.failed:
+            return False
         self._in.write(data)
+        if self.established:
+            return True
         try:
-            return self._receive()
+            return self._handshake()
         except TlsFailure:
             self.failed = True
             raise
 
-    def _receive(self) -> bytes:
-        if not self.established and not self._handshake():
+    def read(self) -> bytes:
+        """The plaintext of the next record(s) fed, or empty when there is none yet.
+
+        Raises:
+            TlsFailure: the stream is corrupt (or the peer sent an alert).
+        """
+        if self.failed or self.eof:
             return b""
-        chunks: list[bytes] = []
-        read = self._ssl.read
         try:
-            while True:
-                chunk = read(_READ_SIZE)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            return self._ssl.read(_READ_SIZE)
         except ssl.SSLWantReadError:
-            pass
+            return b""
         except ssl.SSLZeroReturnError:
             self.eof = True
+            return b""
         except ssl.SSLError as exc:
+            self.failed = True
             raise classify(exc) from None
-        if len(chunks) == 1:
-            return chunks[0]
-        return b"".join(chunks)
+
+    def read_into(self, buffer: memoryview) -> int:
+        """Like :meth:`read`, into ``buffer``; return the count (0: none yet).
+
+        Raises:
+            TlsFailure: the stream is corrupt (or the peer sent an alert).
+        """
+        if self.failed or self.eof:
+            return 0
+        try:
+            return cast(int, self._ssl.read(len(buffer), buffer))
+        except ssl.SSLWantReadError:
+            return 0
+        except ssl.SSLZeroReturnError:
+            self.eof = True
+            return 0
+        except ssl.SSLError as exc:
+            self.failed = True
+            raise classify(exc) from None
 
     def send(self, buffers: Iterable[Buffer]) -> bytes:
         """Seal plaintext; return the ciphertext to write (empty before the handshake).
