@@ -183,3 +183,23 @@ def test_cancellation_never_loses_or_duplicates(actx: zasync.Context, transport:
     sent_cancels, got, recv_cancels = asyncio.run(main())
     assert got == [b"%d" % i for i in range(n)]
     assert sent_cancels + recv_cancels >= 10_000
+
+
+def test_recv_monitor_message_awaits_on_an_asyncio_socket() -> None:
+    """As pyzmq: from an asyncio monitor socket, recv_monitor_message is awaitable."""
+    from zmq.utils.monitor import recv_monitor_message
+
+    async def main() -> int:
+        ctx = zasync.Context()
+        sock = ctx.socket(zmq.PUSH)
+        sock.linger = 0
+        mon = sock.get_monitor_socket()
+        sock.bind("tcp://127.0.0.1:*")
+        msg = await asyncio.wait_for(recv_monitor_message(mon), 5)
+        sock.disable_monitor()
+        mon.close()
+        sock.close()
+        ctx.term()
+        return msg["event"]
+
+    assert asyncio.run(main()) == zmq.EVENT_LISTENING

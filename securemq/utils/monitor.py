@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import struct
-from typing import TypedDict
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypedDict, overload
 
 from ..constants import Event
+
+if TYPE_CHECKING:
+    from ..asyncio import Socket as AsyncSocket
 
 _HEADER = struct.Struct("=Hi")
 
@@ -33,10 +38,31 @@ def parse_monitor_message(msg: list[bytes]) -> MonitorMessage:
     return {"event": Event(event), "value": value, "endpoint": bytes(msg[1])}
 
 
+@overload
+def recv_monitor_message(  # type: ignore[overload-overlap]
+        socket: AsyncSocket, flags: int = 0) -> Awaitable[MonitorMessage]:
+    ...
+
+
+@overload
 def recv_monitor_message(socket: object, flags: int = 0) -> MonitorMessage:
-    """Receive one event from a monitor socket (see ``Socket.get_monitor_socket``)."""
-    msg = socket.recv_multipart(flags)  # type: ignore[attr-defined]
+    ...
+
+
+def recv_monitor_message(socket: Any, flags: int = 0) -> Any:
+    """Receive one event from a monitor socket (see ``Socket.get_monitor_socket``).
+
+    From an asyncio socket (:mod:`securemq.asyncio`) it returns an awaitable, as
+    pyzmq's does.
+    """
+    msg = socket.recv_multipart(flags)
+    if inspect.isawaitable(msg):
+        return _parse_when_received(msg)
     return parse_monitor_message(msg)
+
+
+async def _parse_when_received(msg: Awaitable[list[bytes]]) -> MonitorMessage:
+    return parse_monitor_message(await msg)
 
 
 __all__ = ["MonitorMessage", "parse_monitor_message", "recv_monitor_message"]
