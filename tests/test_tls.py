@@ -820,3 +820,31 @@ def test_stream_socket_over_tls(ctx: zmq.Context, pki: Pki, server_pem: str) -> 
         while chunk := tls.recv(1024):
             reply_data += chunk
         assert reply_data == b"HTTP/1.0 200 OK\r\n\r\nhello"
+
+
+def test_authenticator_tls_policy_end_to_end(ctx: zmq.Context, pki: Pki, server_pem: str
+                                             ) -> None:
+    """Row 61 with the library's authenticator: configure_tls admits by subject and
+    maps the certificate to the User-Id; a certificate of the same CA for another
+    name is refused with 400."""
+    from securemq.auth.thread import ThreadAuthenticator
+
+    sensor = pki.leaf("sensor-7.edge.example", common_name="sensor-7")
+    intruder = pki.leaf("laptop.example", common_name="laptop")
+    auth = ThreadAuthenticator(ctx)
+    auth.start()
+    try:
+        auth.configure_tls("*", cas=pki.ca_file, subjects=["sensor-7.edge.example"])
+        pull, ep = bind_tls(ctx, zmq.PULL, tls_cert=server_pem, tls_ca=pki.ca_file,
+                            tls_require_client_cert=1)
+        events = Events(pull)
+        good = connect_tls(ctx, zmq.PUSH, ep, tls_ca=pki.ca_file, tls_cert=sensor)
+        good.send(b"reading")
+        frame = pull.recv(copy=False)
+        assert frame.get("User-Id") == "sensor-7.edge.example"
+        bad = connect_tls(ctx, zmq.PUSH, ep, tls_ca=pki.ca_file, tls_cert=intruder)
+        try_send(bad, b"let me in")
+        assert events.wait(AUTH) == 400
+        assert_nothing_received(pull)
+    finally:
+        auth.stop()
