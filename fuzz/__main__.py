@@ -15,7 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TARGETS = ("fuzz_greeting", "fuzz_frames", "fuzz_null_handshake", "fuzz_metadata",
-           "fuzz_plain_handshake", "fuzz_curve_handshake")
+           "fuzz_plain_handshake", "fuzz_curve_handshake", "fuzz_tls_filter")
 
 
 def main(argv: list[str] | None = None) -> int:

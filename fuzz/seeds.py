@@ -15,7 +15,7 @@ from securemq.zmtp.commands import encode_metadata
 from securemq.zmtp.frames import encode_command, frame_header
 from securemq.zmtp.greeting import build_greeting
 
-from . import fuzz_curve_handshake, fuzz_plain_handshake
+from . import fuzz_curve_handshake, fuzz_plain_handshake, fuzz_tls_filter
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
@@ -129,6 +129,7 @@ SEEDS = {
     "fuzz_metadata": _metadata,
     "fuzz_plain_handshake": fuzz_plain_handshake.seeds,
     "fuzz_curve_handshake": fuzz_curve_handshake.seeds,
+    "fuzz_tls_filter": fuzz_tls_filter.seeds,
 }
 
 

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fuzz" / "corpus"
 TARGETS = ("fuzz_greeting", "fuzz_frames", "fuzz_null_handshake", "fuzz_metadata",
-           "fuzz_curve_handshake", "fuzz_plain_handshake")
+           "fuzz_curve_handshake", "fuzz_plain_handshake", "fuzz_tls_filter")
 FILES = sorted(p for p in CORPUS.glob("*/*") if p.is_file())
 
 

@@ -79,16 +79,62 @@ _PIN_PREFIX = "sha256//"
 def spki_sha256(der_certificate: bytes) -> bytes:
     """Return the SHA-256 digest of a DER certificate's SubjectPublicKeyInfo.
 
+    The octets hashed are the certificate's own, not a re-encoding of the parsed key,
+    so the pin is the one ``openssl x509 -pubkey | openssl pkey -pubin -outform der |
+    sha256`` and curl compute, for every key type (RSA-PSS included).
+
     Raises:
         ValueError: the bytes are not a DER X.509 certificate.
     """
-    from cryptography import x509  # noqa: PLC0415 - only TLS users need cryptography
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    return hashlib.sha256(_spki_der(der_certificate)).digest()
 
-    cert = x509.load_der_x509_certificate(der_certificate)
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(spki).digest()
+
+def _der_element(data: bytes, pos: int) -> tuple[int, int, int]:
+    """The DER element at ``pos``: (tag, start of its contents, end of it).
+
+    Raises:
+        ValueError: truncated, or a length form DER does not allow.
+    """
+    if pos + 2 > len(data):
+        raise ValueError("truncated DER")
+    tag, first = data[pos], data[pos + 1]
+    pos += 2
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        if not 1 <= count <= 4 or pos + count > len(data):
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[pos:pos + count], "big")
+        pos += count
+    end = pos + length
+    if end > len(data):
+        raise ValueError("truncated DER")
+    return tag, pos, end
+
+
+def _spki_der(der: bytes) -> bytes:
+    """The SubjectPublicKeyInfo element of a DER certificate (RFC 5280 4.1), as is.
+
+    Raises:
+        ValueError: not shaped like a certificate.
+    """
+    tag, start, _ = _der_element(der, 0)  # Certificate
+    if tag != 0x30:
+        raise ValueError("not a DER certificate")
+    tag, pos, _ = _der_element(der, start)  # tbsCertificate
+    if tag != 0x30:
+        raise ValueError("not a DER certificate")
+    tag, _, end = _der_element(der, pos)
+    if tag == 0xA0:  # [0] EXPLICIT version
+        pos = end
+    # serialNumber, signature, issuer, validity, subject, then subjectPublicKeyInfo.
+    for _ in range(5):
+        _, _, pos = _der_element(der, pos)
+    tag, _, end = _der_element(der, pos)
+    if tag != 0x30:
+        raise ValueError("no SubjectPublicKeyInfo where a certificate has it")
+    return der[pos:end]
 
 
 def format_pin(digest: bytes) -> str:
@@ -314,7 +360,7 @@ class TlsFilter:
         if self.failed or self.eof:
             return b""
         try:
-            return self._ssl.read(_READ_SIZE)
+            data = self._ssl.read(_READ_SIZE)
         except ssl.SSLWantReadError:
             return b""
         except ssl.SSLZeroReturnError:
@@ -323,6 +369,9 @@ class TlsFilter:
         except ssl.SSLError as exc:
             self.failed = True
             raise classify(exc) from None
+        if not data:
+            self.eof = True  # close_notify: SSLObject reports it as an empty read
+        return data
 
     def read_into(self, buffer: memoryview) -> int:
         """Like :meth:`read`, into ``buffer``; return the count (0: none yet).
@@ -333,7 +382,7 @@ class TlsFilter:
         if self.failed or self.eof:
             return 0
         try:
-            return cast(int, self._ssl.read(len(buffer), buffer))
+            n = cast(int, self._ssl.read(len(buffer), buffer))
         except ssl.SSLWantReadError:
             return 0
         except ssl.SSLZeroReturnError:
@@ -342,6 +391,9 @@ class TlsFilter:
         except ssl.SSLError as exc:
             self.failed = True
             raise classify(exc) from None
+        if not n and len(buffer):
+            self.eof = True  # close_notify, as in read()
+        return n
 
     def send(self, buffers: Iterable[Buffer]) -> bytes:
         """Seal plaintext; return the ciphertext to write (empty before the handshake).
@@ -353,8 +405,12 @@ class TlsFilter:
                 self._early.extend(buffers)
             return self._out.read()
         write = self._ssl.write
-        for buf in buffers:
-            write(buf)
+        try:
+            for buf in buffers:
+                write(buf)
+        except ssl.SSLError:
+            # Only after our own close(): nothing more may be sent.
+            self.failed = True
         return self._out.read()
 
     def close(self) -> bytes:
@@ -375,7 +431,12 @@ class TlsFilter:
             raise classify(exc) from None
         der = self._ssl.getpeercert(binary_form=True)
         self.peer_certificate = der
-        self.peer_pin = spki_sha256(der) if der else b""
+        try:
+            self.peer_pin = spki_sha256(der) if der else b""
+        except ValueError:
+            # Only reachable unverified (tls_verify=0 with pins): OpenSSL parsed it.
+            raise TlsAuthFailure(TlsReason.BAD_CERTIFICATE,
+                                 "peer certificate is malformed") from None
         pins = self.settings.pins
         if pins and self.peer_pin not in pins:
             raise TlsAuthFailure(TlsReason.PIN_MISMATCH,
