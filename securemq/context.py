@@ -132,10 +132,12 @@ class Context:
     def revoke(self, mechanism: bytes, credential: bytes) -> int:
         """Close every live connection that ZAP admitted with ``credential``.
 
-        ``mechanism`` is ``b"CURVE"`` (``credential``: the client's 32-byte public key)
-        or ``b"PLAIN"`` (the user name). The authenticator calls it when a key file is
-        deleted or a user removed, so revocation reaches sessions already open; the
-        peer's next handshake goes to ZAP again. Returns how many were closed.
+        ``mechanism`` is ``b"CURVE"`` (``credential``: the client's 32-byte public key),
+        ``b"PLAIN"`` (the user name) or, for NULL over ``tls+tcp``, ``b"NULL"`` (the
+        client's DER certificate, the first credential of its ZAP request). The
+        authenticator calls it when a CURVE key file is deleted, so revocation reaches
+        sessions already open; call it yourself for the others. The peer's next
+        handshake goes to ZAP again. Returns how many were closed.
         """
         with self._lock:
             engines = list(self._admitted.pop((mechanism, credential), ()))

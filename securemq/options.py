@@ -391,7 +391,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
                supported=True),
     OptionSpec("tls_pins", SocketOption.TLS_PINS, "text", "",
                "SPKI SHA-256 pins (sha256//BASE64 or hex), comma-separated or a list: "
-               "the peer's key must be one of them.",
+               "the peer's key must be one of them (servers: needs tls_ca).",
                supported=True),
     OptionSpec("tls_expiry_warning", SocketOption.TLS_EXPIRY_WARNING, "int", 30 * 86400,
                "Warn (log and EVENT_TLS_CERT_EXPIRING) this many seconds before tls_cert "

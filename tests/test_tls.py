@@ -521,6 +521,29 @@ def test_misconfiguration_is_refused(ctx: zmq.Context, pki: Pki, server_pem: str
     not_pem.write_text("hello")
     assert bind_error(tls_cert=server_pem, tls_ca=str(not_pem)).errno == errno.EINVAL
 
+    # Found by writing docs/tls.md: each was a late or misleading failure before.
+    err = bind_error(tls_cert=str(cert_only), tls_key=str(tmp_path / "no-key.pem"))
+    assert err.errno == errno.ENOENT and "no-key.pem" in str(err)
+    err = bind_error(tls_cert=str(cert_only))
+    assert err.errno == errno.EINVAL and "private key" in str(err)
+    from cryptography.hazmat.primitives import serialization as ser
+    key = ser.load_pem_private_key(other_key.read_bytes(), None)
+    encrypted = tmp_path / "encrypted-key.pem"
+    encrypted.write_bytes(key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8,
+                                            ser.BestAvailableEncryption(b"pass")))
+    err = bind_error(tls_cert=str(cert_only), tls_key=str(encrypted))  # no prompt
+    assert err.errno == errno.EINVAL and "encrypted" in str(err)
+    err = bind_error(tls_cert=server_pem, tls_pins=pin_of(client_pem))
+    assert err.errno == errno.EINVAL and "tls_ca" in str(err)
+    err = bind_error(ssl_context=ssl.create_default_context())  # a client context
+    assert err.errno == errno.EINVAL and "server" in str(err)
+    wrong_role = ctx.socket(zmq.PUSH)
+    wrong_role.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with pytest.raises(zmq.ZMQError) as exc:
+        wrong_role.connect("tls+tcp://127.0.0.1:5555")
+    assert exc.value.errno == errno.EINVAL
+    wrong_role.close(0)
+
     c = ctx.socket(zmq.PUSH)
     c.linger = 0
     c.tls_verify = 0

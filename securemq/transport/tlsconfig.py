@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import ssl
 import weakref
 from collections.abc import Callable
@@ -111,6 +112,14 @@ def build_settings(opts: Options, *, server_side: bool, host: str) -> TlsSetting
     pins = parse_pins(opts.tls_pins)
     hostname = None if server_side else (opts.tls_hostname or host)
     if opts.ssl_context is not None:
+        # The socket that binds is the TLS server whatever the ZMTP roles: a context
+        # made for the other role would fail every connection, so refuse it now.
+        wrong = ssl.PROTOCOL_TLS_CLIENT if server_side else ssl.PROTOCOL_TLS_SERVER
+        if opts.ssl_context.protocol == wrong:
+            role = "server (PROTOCOL_TLS_SERVER)" if server_side \
+                else "client (PROTOCOL_TLS_CLIENT)"
+            raise ZMQError(errno.EINVAL, f"ssl_context: a socket that "
+                           f"{'binds' if server_side else 'connects'} is the TLS {role}")
         return TlsSettings(opts.ssl_context, pins, hostname)
     if server_side:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -119,6 +128,9 @@ def build_settings(opts: Options, *, server_side: bool, host: str) -> TlsSetting
         if opts.tls_require_client_cert and not opts.tls_ca:
             raise ZMQError(errno.EINVAL, "tls_require_client_cert needs tls_ca: without "
                            "a CA no client certificate can be verified")
+        if pins and not opts.tls_ca:
+            raise ZMQError(errno.EINVAL, "server tls_pins need tls_ca: client certificates "
+                           "are only asked for when a CA can verify them")
     else:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if not opts.tls_verify:
@@ -129,7 +141,11 @@ def build_settings(opts: Options, *, server_side: bool, host: str) -> TlsSetting
             ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ssl.TLSVersion(opts.tls_min_version)
     if opts.tls_cert:
-        _load(ctx.load_cert_chain, opts.tls_cert, opts.tls_key or None,
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(opts, name)
+            if path and not os.path.exists(path):
+                raise ZMQError(errno.ENOENT, f"{name}: no such file: {path}")
+        _load(ctx.load_cert_chain, opts.tls_cert, opts.tls_key or None, _no_passphrase,
               what="tls_cert/tls_key")
     if opts.tls_ca:
         _load(ctx.load_verify_locations, opts.tls_ca, what="tls_ca")
@@ -141,9 +157,21 @@ def build_settings(opts: Options, *, server_side: bool, host: str) -> TlsSetting
     return TlsSettings(ctx, pins, hostname)
 
 
-def _load(method: Any, *paths: str | None, what: str) -> None:
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_passphrase() -> str:
+    # OpenSSL would otherwise prompt on the terminal, blocking bind in a service.
+    raise _EncryptedKey
+
+
+def _load(method: Any, *paths: Any, what: str) -> None:
     try:
         method(*paths)
+    except _EncryptedKey:
+        raise ZMQError(errno.EINVAL, "tls_key is encrypted: give an unencrypted key file "
+                       "(mode 0600), or load it yourself into ssl_context") from None
     except FileNotFoundError as exc:
         raise ZMQError(errno.ENOENT, f"{what}: no such file: {exc.filename or paths[0]}") \
             from None
@@ -153,6 +181,10 @@ def _load(method: Any, *paths: str | None, what: str) -> None:
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
             raise ZMQError(errno.EINVAL, "tls_key does not match tls_cert") from None
+        if what.startswith("tls_cert") and exc.reason in ("PEM_LIB", None):
+            raise ZMQError(errno.EINVAL, "tls_cert/tls_key: no certificate and private "
+                           "key in PEM form (a key in tls_cert, or tls_key, is needed)") \
+                from None
         raise ZMQError(errno.EINVAL, f"{what}: not usable PEM ({exc.reason or exc})") \
             from None
     except OSError as exc:
