@@ -222,7 +222,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "Cap of the doubling reconnect wait, in ms; 0 keeps it fixed.",
                minimum=0, supported=True),
     OptionSpec("reconnect_stop", SocketOption.RECONNECT_STOP, "int", 0,
-               "ReconnectStop bits: conditions under which to stop reconnecting."),
+               "ReconnectStop bits: stop reconnecting after ECONNREFUSED or a failed "
+               "handshake (AFTER_DISCONNECT always holds).",
+               supported=True),
     OptionSpec("connect_timeout", SocketOption.CONNECT_TIMEOUT, "int", 0,
                "Give up a TCP connect after this many ms; 0 for never.",
                minimum=0, supported=False),

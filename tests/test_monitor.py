@@ -283,3 +283,68 @@ def test_parse_rejects_non_events(z: Any) -> None:
         mod.parse_monitor_message([b"12345", b"x"])
     with pytest.raises(RuntimeError):
         mod.parse_monitor_message([b"123456"])
+
+
+def _connect_events(sock: Any, endpoint: str, quiet_ms: int = 400) -> list[str]:
+    """Connect ``sock`` and collect its monitor events until ``quiet_ms`` of silence."""
+    import securemq
+    from securemq.utils.monitor import recv_monitor_message
+
+    mon = sock.get_monitor_socket()
+    sock.connect(endpoint)
+    names = []
+    while mon.poll(quiet_ms) and len(names) < 20:
+        names.append(securemq.Event(recv_monitor_message(mon)["event"]).name)
+    sock.disable_monitor()
+    mon.close()
+    return names
+
+
+@pytest.mark.parametrize("stop", [0, 1])
+def test_reconnect_stop_conn_refused(stop: int) -> None:
+    """RECONNECT_STOP_CONN_REFUSED: a refused connect is not retried."""
+    import securemq
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with securemq.Context() as ctx:
+        s = ctx.socket(securemq.DEALER)
+        s.linger = 0
+        s.reconnect_ivl = 20
+        s.reconnect_stop = securemq.RECONNECT_STOP_CONN_REFUSED if stop else 0
+        names = _connect_events(s, f"tcp://127.0.0.1:{port}")
+        s.close()
+    assert "CLOSED" in names
+    assert ("CONNECT_RETRIED" in names) is not bool(stop)
+
+
+@pytest.mark.parametrize("stop", [0, 1])
+def test_reconnect_stop_handshake_failed(stop: int) -> None:
+    """RECONNECT_STOP_HANDSHAKE_FAILED: a peer that hangs up mid-handshake is not
+    reconnected to."""
+    import securemq
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+        with securemq.Context() as ctx:
+            s = ctx.socket(securemq.DEALER)
+            s.linger = 0
+            s.reconnect_ivl = 20
+            if stop:
+                s.reconnect_stop = securemq.RECONNECT_STOP_HANDSHAKE_FAILED
+            mon = s.get_monitor_socket()
+            s.connect(f"tcp://127.0.0.1:{port}")
+            conn, _ = server.accept()
+            conn.close()  # hang up before any greeting
+            from securemq.utils.monitor import recv_monitor_message
+            names = []
+            while mon.poll(400) and len(names) < 20:
+                names.append(securemq.Event(recv_monitor_message(mon)["event"]).name)
+            s.disable_monitor()
+            mon.close()
+            s.close()
+    assert "HANDSHAKE_FAILED_NO_DETAIL" in names
+    assert ("CONNECT_RETRIED" in names) is not bool(stop)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
-from ..constants import Event, SecurityMechanism, SocketType
+from ..constants import Event, ReconnectStop, SecurityMechanism, SocketType
 from ..error import ProtocolError
 from ..pipe import Peer, Pipe, Subscription, make_pipe
 from ..security.base import HandshakeConfig, Mechanism
@@ -62,6 +62,9 @@ JOIN_LIMIT = 256 * 1024
 _READ = READ
 _WRITE = WRITE
 _PUBLISHERS = frozenset((1, 9))  # PUB, XPUB: the types that take subscriptions
+_STOP_REFUSED = ReconnectStop.CONN_REFUSED
+# AFTER_DISCONNECT needs nothing: a disconnected session never reconnects here.
+_STOP_HANDSHAKE = ReconnectStop.HANDSHAKE_FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,8 @@ class IOConfig:
     handshake_ivl: int = 30000
     reconnect_ivl: int = 100
     reconnect_ivl_max: int = 0
+    reconnect_stop: int = 0
+    """``ReconnectStop`` bits: when a connecting session gives up instead of retrying."""
     immediate: bool = False
     conflate: bool = False
     linger: int = -1
@@ -865,6 +870,9 @@ class Session:
         log.debug("connect to %s failed: %s", self.endpoint, os.strerror(err))
         self.owner.emit(Event.CLOSED, sock.fileno(), self.endpoint)
         sock.close()
+        if err == errno.ECONNREFUSED and self.config.reconnect_stop & _STOP_REFUSED:
+            self._finish()
+            return
         self._schedule_reconnect()
 
     def _connected(self, sock: socket.socket) -> None:
@@ -944,6 +952,9 @@ class Session:
             return
         if error is not None:
             # libzmq: a protocol error ends a connecting session for good.
+            self._finish()
+            return
+        if not engine.handshaked and self.config.reconnect_stop & _STOP_HANDSHAKE:
             self._finish()
             return
         self._schedule_reconnect()
