@@ -36,11 +36,15 @@ EXPECTED = {
     "stream.py": "stream: the plain TCP client was answered",
     "proxy.py": "proxy: the subscriber got all 3 readings of each publisher",
     "service_mesh.py": "service_mesh: 3 clients admitted, 1 refused",
+    "telemetry.py": "telemetry: 2 devices reconnected by themselves and resumed after "
+                    "the cloud restart",
     "asyncio/reqrep.py": "reqrep (asyncio): 9 requests answered",
     "asyncio/pipeline.py": "pipeline (asyncio): 44 vowels in 19 words",
     "asyncio/pubsub.py": "pubsub (asyncio): 12 quotes delivered",
     "asyncio/service_mesh.py": "service_mesh (asyncio): 3 clients admitted, reporting "
                                "refused, then admitted once approved",
+    "asyncio/telemetry.py": "telemetry (asyncio): 2 devices reconnected by themselves "
+                            "and resumed after the cloud restart",
 }
 
 
