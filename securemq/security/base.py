@@ -13,7 +13,7 @@ Mechanisms that encrypt traffic (CURVE) set ``encrypts`` and implement :meth:`se
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -192,6 +192,20 @@ class Mechanism:
         body = self.seal(flags, bytes(payload))
         return frame_header(len(body)) + body
 
+    def seal_messages(self, messages: Sequence[Sequence[Buffer]],
+                      append: Callable[[bytearray], None]) -> int:
+        """Seal every frame of ``messages`` (MORE inside the box) and ``append`` each
+        framed result; return the octets appended. Mechanisms override it for speed.
+        """
+        size = 0
+        for msg in messages:
+            last = len(msg) - 1
+            for i, part in enumerate(msg):
+                frame = self.seal_frame(0x01 if i < last else 0, part)
+                append(frame)  # type: ignore[arg-type]
+                size += len(frame)
+        return size
+
     def wipe(self) -> None:
         """Forget every secret held; the connection calls it when it ends."""
 
@@ -202,6 +216,20 @@ class Mechanism:
             ProtocolError: the box is malformed, replayed or fails authentication.
         """
         raise NotImplementedError
+
+    def open_frames(self, messages: Sequence[Sequence[Buffer]],
+                    out: list[tuple[int, bytes]]) -> None:
+        """:meth:`open` every body of ``messages`` into ``out`` as (flags, payload).
+
+        On a failure ``out`` keeps what was opened before it. Mechanisms override it
+        for speed.
+
+        Raises:
+            ProtocolError: as :meth:`open`.
+        """
+        for msg in messages:
+            for body in msg:
+                out.append(self.open(bytes(body)))
 
     def check_peer_metadata(self, data: bytes) -> dict[str, bytes]:
         """Decode the peer's metadata and validate its Socket-Type against ours.

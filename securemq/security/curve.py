@@ -54,7 +54,7 @@ from __future__ import annotations
 import enum
 import hmac
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar, NoReturn
 
 import nacl.bindings as _nacl
@@ -586,6 +586,60 @@ class CurveMechanism(Mechanism):
             raise ValueError(f"inner flags may only be MORE and COMMAND, not {flags:#x}")
         return self._seal(flags, payload, True)
 
+    def seal_messages(self, messages: Sequence[Sequence[Buffer]],
+                      append: Callable[[bytearray], None]) -> int:
+        """Seal every frame of ``messages`` into framed MESSAGEs passed to ``append``.
+
+        The connection's batch path: :meth:`seal_frame` for many frames in one loop,
+        with what every frame needs looked up once (at 64 B the lookups and checks of a
+        call per frame cost as much as the cipher). Returns the octets appended.
+
+        Raises:
+            RuntimeError: the handshake is not done, or the mechanism was wiped.
+            InvalidSequence: the short nonces would run out (RFC 26: 2^64-1 commands).
+        """
+        if self._state is not _State.TRAFFIC:
+            raise RuntimeError("CURVE traffic before the handshake is done or after wipe()")
+        n = self._send_nonce
+        if n + sum(len(m) for m in messages) > _MAX_NONCE + 1:
+            raise InvalidSequence("short nonces exhausted: RFC 26 allows 2^64-1 commands")
+        nonce_buf = self._send_nonce_buf
+        nonce_c = self._send_nonce_c
+        key_c = self._key_c
+        encrypt = _sodium.crypto_box_easy_afternm
+        from_buffer = _ffi.from_buffer
+        pack_nonce = _U64.pack_into
+        pack_short = _SHORT_HEAD.pack_into
+        total = 0
+        try:
+            for msg in messages:
+                last = len(msg) - 1
+                for i, payload in enumerate(msg):
+                    # As _seal: header, MESSAGE, nonce, room for the MAC, inner flags,
+                    # then the payload, encrypted in place (MORE travels inside).
+                    size = len(payload) + 1
+                    body_size = 32 + size
+                    if body_size < 256:
+                        frame = bytearray(35)
+                        pack_short(frame, 0, 0, body_size, _MESSAGE, n)
+                        box = 18
+                    else:
+                        frame = bytearray(42)
+                        _LONG_HEAD.pack_into(frame, 0, 0x02, body_size, _MESSAGE, n)
+                        box = 25
+                    if i < last:
+                        frame[box + 16] = FLAG_MORE
+                    frame += payload
+                    pack_nonce(nonce_buf, 16, n)
+                    c = from_buffer(frame) + box
+                    encrypt(c, c + 16, size, nonce_c, key_c)
+                    n += 1
+                    append(frame)
+                    total += len(frame)
+        finally:
+            self._send_nonce = n
+        return total
+
     def _seal(self, flags: int, payload: Buffer, framed: bool) -> bytes | bytearray:
         n = self._send_nonce
         if n > _MAX_NONCE:
@@ -670,6 +724,58 @@ class CurveMechanism(Mechanism):
                                    ProtocolErrorCode.ZMTP_MALFORMED_COMMAND_MESSAGE)
         self._recv_nonce = nonce
         return flags, stage[1:plain].tobytes()
+
+    def open_frames(self, messages: Sequence[Sequence[Buffer]],
+                    out: list[tuple[int, bytes]]) -> None:
+        """:meth:`open` every body of ``messages``, appending (flags, payload) to ``out``.
+
+        The connection's batch path, with what every box needs looked up once. On a
+        failure ``out`` holds what was opened before it, which is still delivered.
+
+        Raises:
+            As :meth:`open`.
+        """
+        if self._state is not _State.TRAFFIC:
+            raise RuntimeError("CURVE traffic before the handshake is done or after wipe()")
+        recv = self._recv_nonce
+        nonce_buf = self._recv_nonce_buf
+        nonce_c = self._recv_nonce_c
+        key_c = self._key_c
+        decrypt = _sodium.crypto_box_open_easy_afternm
+        from_buffer = _ffi.from_buffer
+        unpack_nonce = _U64.unpack_from
+        pack_nonce = _U64.pack_into
+        append = out.append
+        try:
+            for msg in messages:
+                for body in msg:
+                    size = len(body)
+                    if size < MESSAGE_MIN_SIZE or body[:8] != _MESSAGE:
+                        self._refuse_short(body)
+                    (nonce,) = unpack_nonce(body, 8)
+                    if nonce <= recv:
+                        # RFC 26: "SHALL disconnect ... peers that reuse a short nonce".
+                        self._fail()
+                        raise InvalidSequence(f"MESSAGE nonce {nonce} does not follow {recv}")
+                    pack_nonce(nonce_buf, 16, nonce)
+                    plain = size - 32
+                    if len(self._stage) < plain:
+                        self._staging(plain)
+                    if decrypt(self._stage_c, from_buffer(body) + 16, size - 16, nonce_c,
+                               key_c):
+                        self._fail()
+                        raise CryptographicError("cannot open MESSAGE box")
+                    stage = self._stage_view
+                    flags = stage[0]
+                    if flags & _RESERVED:
+                        self._fail()
+                        raise MalformedCommand(
+                            f"reserved MESSAGE flag bits set: {flags:#04x}",
+                            ProtocolErrorCode.ZMTP_MALFORMED_COMMAND_MESSAGE)
+                    recv = nonce
+                    append((flags, stage[1:plain].tobytes()))
+        finally:
+            self._recv_nonce = recv
 
     def _refuse_short(self, body: Buffer) -> NoReturn:
         """Raise what libzmq reports for a frame too short or not a MESSAGE."""

@@ -167,21 +167,7 @@ class Connection:
             raise RuntimeError("messages can only be sent after the handshake")
         if not self._sealed:
             return encode_messages(messages, self._out)
-        seal = self._seal_frame
-        append = self._out.append
-        size = 0
-        for msg in messages:
-            if len(msg) == 1:
-                frame = seal(0, msg[0])
-                append(frame)
-                size += len(frame)
-                continue
-            last = len(msg) - 1
-            for i, part in enumerate(msg):
-                frame = seal(_MORE if i < last else 0, part)
-                append(frame)
-                size += len(frame)
-        return size
+        return self.mechanism.seal_messages(messages, self._out.append)
 
     def send_command(self, name: bytes, data: bytes = b"") -> None:
         """Queue a traffic command such as SUBSCRIBE, CANCEL or PING."""
@@ -387,29 +373,35 @@ class Connection:
         Every frame the decoder returned is one MESSAGE (libzmq never sets the outer
         MORE), so they are opened in order whatever message they came grouped in.
         """
-        open_ = self.mechanism.open
+        open_frames = self.mechanism.open_frames
         partial = self._partial
         done: list[list[bytes]] = []
         decoder = self._decoder
         try:
             while True:
-                for msg in messages:
-                    for body in msg:
-                        flags, payload = open_(body)
-                        if not flags and not partial:
-                            done.append([payload])  # the common case: a one-frame message
-                            continue
-                        if flags & _COMMAND:
-                            if done:
-                                events.append(MessagesReceived(done))
-                                done = []
-                            name, data = split_command(payload)
-                            self._traffic_command(name, data, events)
-                        else:
-                            partial.append(payload)
-                            if not flags & _MORE:
-                                done.append(partial)
-                                partial = self._partial = []
+                opened: list[tuple[int, bytes]] = []
+                failure = None
+                try:
+                    open_frames(messages, opened)
+                except ProtocolError as exc:
+                    failure = exc  # what opened before it is still delivered
+                for flags, payload in opened:
+                    if not flags and not partial:
+                        done.append([payload])  # the common case: a one-frame message
+                        continue
+                    if flags & _COMMAND:
+                        if done:
+                            events.append(MessagesReceived(done))
+                            done = []
+                        name, data = split_command(payload)
+                        self._traffic_command(name, data, events)
+                    else:
+                        partial.append(payload)
+                        if not flags & _MORE:
+                            done.append(partial)
+                            partial = self._partial = []
+                if failure is not None:
+                    raise failure
                 command = decoder.command
                 if command is None:
                     break
