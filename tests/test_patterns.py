@@ -485,6 +485,41 @@ def test_immediate_on_sends_only_to_connected(
     assert quiet(pull, 50)
 
 
+@pytest.mark.parametrize("impl", ["securemq", pytest.param("zmq", marks=pytest.mark.interop)])
+def test_immediate_on_stops_queueing_when_the_link_drops(impl: str) -> None:
+    """With IMMEDIATE, a lost connection takes its pipe with it: sends get EAGAIN rather
+    than queue for a reconnect (libzmq's behaviour, checked against it)."""
+    z = pytest.importorskip(impl)
+    ctx = z.Context()
+    try:
+        pull = ctx.socket(z.PULL)
+        pull.linger = 0
+        pull.bind("tcp://127.0.0.1:*")
+        push = ctx.socket(z.PUSH)
+        push.linger = 0
+        push.immediate = 1
+        push.rcvtimeo = push.sndtimeo = TIMEOUT_MS
+        mon = push.get_monitor_socket(z.EVENT_DISCONNECTED)
+        push.connect(pull.last_endpoint.decode())
+        push.send(b"first")
+        pull.rcvtimeo = TIMEOUT_MS
+        assert pull.recv() == b"first"
+        pull.close()
+        assert mon.poll(TIMEOUT_MS)
+        mon.recv_multipart()
+        # The socket learns of the loss through its I/O thread: POLLOUT goes away.
+        deadline = time.monotonic() + 2
+        while push.poll(10, z.POLLOUT):
+            assert time.monotonic() < deadline, "still writable with no connection"
+        with pytest.raises(z.Again):
+            push.send(b"while down", z.DONTWAIT)
+        push.disable_monitor()
+        mon.close()
+        push.close()
+    finally:
+        ctx.destroy(linger=0)
+
+
 # -- CONFLATE ------------------------------------------------------------------------------
 
 

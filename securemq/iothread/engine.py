@@ -957,6 +957,15 @@ class Session:
         if not engine.handshaked and self.config.reconnect_stop & _STOP_HANDSHAKE:
             self._finish()
             return
+        peer = self.peer
+        if self.config.immediate and peer is not None and engine.handshaked:
+            # As libzmq: with IMMEDIATE a peer's pipes live only while it is connected.
+            # What was queued to the lost connection is dropped, and sends go to live
+            # peers (or wait) instead of queueing here; a reconnect attaches anew.
+            self.peer = None
+            peer.dead = True
+            peer.inp.close()
+            self.owner.post(("term", peer))
         self._schedule_reconnect()
 
     # -- shutdown ----------------------------------------------------------------------
