@@ -135,8 +135,9 @@ class Context:
         ``mechanism`` is ``b"CURVE"`` (``credential``: the client's 32-byte public key),
         ``b"PLAIN"`` (the user name) or, for NULL over ``tls+tcp``, ``b"NULL"`` (the
         client's DER certificate, the first credential of its ZAP request). The
-        authenticator calls it when a CURVE key file is deleted, so revocation reaches
-        sessions already open; call it yourself for the others. The peer's next
+        authenticator calls it when a CURVE key file is deleted or a PLAIN user removed
+        or given a new password, so revocation reaches sessions already open; call it
+        yourself for the others. The peer's next
         handshake goes to ZAP again. Returns how many were closed.
         """
         with self._lock:

@@ -443,6 +443,52 @@ def test_curve_key_revoked_by_deleting_its_file(rig: Rig, keydir: Path) -> None:
     round_trip(srv, cli)
 
 
+@pytest.mark.parametrize("how", ["remove", "new-password", "file"])
+def test_removed_plain_user_is_cut_off(rig: Rig, tmp_path: Path, how: str) -> None:
+    """Row 62 for PLAIN: removing a user (or changing their password, in the store or
+    in its file) closes the sessions that user opened; others keep theirs."""
+    from securemq.auth.passwords import PasswordStore
+
+    store = PasswordStore({"alice": "pw-alice", "bob": "pw-bob"}, n=2**4)
+    if how == "file":
+        store.save(tmp_path / "passwords")
+        store = PasswordStore.load(tmp_path / "passwords")
+    auth = rig.auth()
+    auth.configure_plain(passwords=store)
+    srv = rig.sock(securemq.ROUTER, plain_server=True)
+    mon = srv.get_monitor_socket()
+    rig.socks.append(mon)
+    srv.bind("tcp://127.0.0.1:*")
+    url = srv.last_endpoint.decode()
+    a = rig.client(url, kind=securemq.DEALER, reconnect_ivl=50,
+                   plain_username=b"alice", plain_password=b"pw-alice")
+    admitted(mon)
+    b = rig.client(url, kind=securemq.DEALER, plain_username=b"bob", plain_password=b"pw-bob")
+    admitted(mon)
+    for cli in (a, b):
+        cli.send(b"hello")
+        assert srv.recv_multipart()[1] == b"hello"
+
+    if how == "remove":
+        store.remove("alice")
+    elif how == "new-password":
+        store.set("alice", "pw-rotated")
+    else:
+        edited = PasswordStore({"bob": "pw-bob"}, n=2**4)
+        edited.save(tmp_path / "passwords.new")
+        os.replace(tmp_path / "passwords.new", tmp_path / "passwords")  # seen when idle
+    seen = []
+    while True:
+        assert mon.poll(WAIT_MS), f"alice was not cut off; saw {seen}"
+        event = E(int(recv_monitor_message(mon)["event"]))
+        seen.append(event)
+        if event == E.HANDSHAKE_FAILED_AUTH:
+            break
+    assert E.DISCONNECTED in seen
+    b.send(b"still here")
+    assert srv.recv_multipart()[1] == b"still here"
+
+
 def test_revoked_key_cuts_its_live_session(rig: Rig, keydir: Path) -> None:
     """Row 62, live sessions too: deleting a key file closes the connections that key
     opened (the handler notices while idle), and the client's reconnection is refused;

@@ -831,6 +831,8 @@ class Authenticator:
         else:
             store = PasswordStore({_encode(u, self.encoding): _encode(p, self.encoding)
                                    for u, p in passwords.items()})
+        if self._plain_users_removed not in store.revoked_listeners:
+            store.revoked_listeners.append(self._plain_users_removed)
         with self._config_lock:
             self.passwords = {**self.passwords, domain: store}
         self.log.debug("PLAIN configured for domain %r: %d users", domain, len(store))
@@ -983,12 +985,22 @@ class Authenticator:
         self.log.debug("TLS policy of domain %r removed", domain)
 
     def refresh(self) -> None:
-        """Look at the CURVE key directories now (the handler thread calls this when
-        idle), so that a deleted key cuts its live sessions without waiting for a
-        handshake to look."""
+        """Look at the CURVE key directories and password files now (the handler
+        thread calls this when idle), so that a deleted key or user cuts its live
+        sessions without waiting for a handshake to look."""
         for policy in list(self._curve.values()):
             if policy.directory is not None:
                 policy.directory.refresh()
+        for store in list(self.passwords.values()):
+            store.refresh()
+
+    def _plain_users_removed(self, users: frozenset[bytes]) -> None:
+        """PLAIN users removed or given a new password: close the sessions they opened."""
+        for user in users:
+            closed = self.context.revoke(b"PLAIN", user)
+            if closed:
+                self.log.warning("PLAIN user %s revoked: %d live connection(s) closed",
+                                 _printable(user, self.encoding), closed)
 
     def _curve_keys_removed(self, keys: frozenset[bytes]) -> None:
         """Revoked keys: close the connections they opened (SECURITY-TESTS row 62)."""

@@ -31,7 +31,7 @@ import secrets
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
@@ -176,6 +176,9 @@ class PasswordStore:
         self.path: str | None = None
         self._file_sig: tuple[int, int, int] | None = None
         self._problem: str | None = None  # the last refresh error logged
+        #: Called with the user names whose credential ended (removed, or given a new
+        #: password), so that sessions they opened can be closed (``Context.revoke``).
+        self.revoked_listeners: list[Callable[[frozenset[bytes]], None]] = []
         for user, password in (users or {}).items():
             self.set(user, password)
 
@@ -192,7 +195,8 @@ class PasswordStore:
             raise ValueError("a PLAIN user name has 1 to 255 octets")
         digest = _Hash.make(_as_bytes(password, "password"), self.n, self.r, self.p)
         with self._lock:
-            self._hashes = {**self._hashes, name: digest}
+            hashes = {**self._hashes, name: digest}
+        self._install(hashes)
 
     def remove(self, user: str | bytes) -> None:
         """Delete ``user``.
@@ -203,8 +207,17 @@ class PasswordStore:
         name = _as_bytes(user, "user")
         with self._lock:
             hashes = dict(self._hashes)
-            del hashes[name]
-            self._hashes = hashes
+        del hashes[name]
+        self._install(hashes)
+
+    def _install(self, hashes: dict[bytes, _Hash]) -> None:
+        """Replace the whole mapping; tell the listeners whose credential ended."""
+        with self._lock:
+            old, self._hashes = self._hashes, hashes
+        ended = frozenset(user for user, entry in old.items() if hashes.get(user) != entry)
+        if ended:
+            for listener in list(self.revoked_listeners):
+                listener(ended)
 
     def __contains__(self, user: object) -> bool:
         if not isinstance(user, (str, bytes)):
@@ -364,9 +377,8 @@ class PasswordStore:
         except UnicodeDecodeError:
             raise PasswordStoreError(f"{self.path}: not UTF-8") from None
         hashes = _parse(text, self.path)
-        with self._lock:
-            self._hashes = hashes
         self._file_sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        self._install(hashes)
 
 
 def _signature(path: str) -> tuple[int, int, int]:
