@@ -439,6 +439,36 @@ def test_curve_and_tls_both_must_pass(auth: Authenticator, tmp_path: Path, ca: t
     assert asked == [z85.encode(good_key), z85.encode(bad_key)]  # not asked the third time
 
 
+def test_match_ties_the_certificate_to_the_credential(auth: Authenticator,
+                                                     ca: trustme.CA, alice: bytes) -> None:
+    """Without ``match`` one admitted certificate may come with another admitted
+    credential; with it, the certificate must belong to the PLAIN user or CURVE key."""
+    auth.configure_plain(passwords=PasswordStore({b"alice": b"pw-a", b"bob": b"pw-b"},
+                                                 **FAST))
+    auth.configure_tls(match=lambda peer, user: user in peer.common_names)
+    assert decide(auth, request(b"PLAIN", b"alice", b"pw-a", alice)) == [*ADMIT, b"alice"]
+    assert decide(auth, request(b"PLAIN", b"bob", b"pw-b", alice))[0] == b"400"
+    key = os.urandom(32)
+    auth.configure_curve(location=CURVE_ALLOW_ANY)
+    device = der(ca.issue_cert("dev.example.org", common_name=z85.encode(key).decode()))
+    assert decide(auth, request(b"CURVE", key, device))[:2] == ADMIT
+    assert decide(auth, request(b"CURVE", os.urandom(32), device))[0] == b"400"
+    # NULL has no credential to match: the TLS policy alone decides.
+    assert decide(auth, request(b"NULL", alice))[:2] == ADMIT
+    with pytest.raises(TypeError):
+        auth.configure_tls(match="alice")  # type: ignore[arg-type]
+
+
+def test_match_that_raises_is_a_500(auth: Authenticator, alice: bytes) -> None:
+    auth.configure_plain(passwords=PasswordStore({b"alice": b"pw-a"}, **FAST))
+
+    def broken(peer: object, user: str) -> bool:
+        raise RuntimeError("bug in the policy")
+
+    auth.configure_tls(match=broken)
+    assert decide(auth, request(b"PLAIN", b"alice", b"pw-a", alice))[0] == b"500"
+
+
 # -- User-Id -----------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from .base import (
     Decision,
     PeerCertificate,
     RateLimit,
+    TlsCredentialMatch,
     TlsUserIdMapper,
 )
 from .certs import create_certificates, load_certificate, load_certificates
@@ -44,6 +45,7 @@ __all__ = [
     "PasswordStoreError",
     "PeerCertificate",
     "RateLimit",
+    "TlsCredentialMatch",
     "TlsUserIdMapper",
     "create_certificates",
     "load_certificate",

@@ -94,6 +94,7 @@ __all__ = [
     "Decision",
     "PeerCertificate",
     "RateLimit",
+    "TlsCredentialMatch",
     "TlsUserIdMapper",
 ]
 
@@ -532,6 +533,9 @@ class PeerCertificate:
 
 #: A ``user_id`` mapping of :meth:`Authenticator.configure_tls`: certificate -> User-Id.
 TlsUserIdMapper = Callable[[PeerCertificate], str | bytes]
+#: A ``match`` of :meth:`Authenticator.configure_tls`: does this certificate belong to
+#: the PLAIN user or CURVE key (given as the mechanism's User-Id, decoded)?
+TlsCredentialMatch = Callable[[PeerCertificate, str], bool]
 
 
 def _name_text(value: str | bytes) -> str:
@@ -551,6 +555,7 @@ class _TlsPolicy:
     pins: frozenset[bytes] | None
     require_certificate: bool
     user_id: TlsUserIdMapper | None
+    match: TlsCredentialMatch | None = None
     #: ``subjects`` in lower case, for DNS names (which ignore case).
     subjects_folded: frozenset[str] = frozenset()
 
@@ -905,7 +910,8 @@ class Authenticator:
                       subjects: str | Iterable[str] | None = None,
                       pins: str | bytes | Iterable[str | bytes] | None = None,
                       require_certificate: bool = True,
-                      user_id: TlsUserIdMapper | None = None) -> None:
+                      user_id: TlsUserIdMapper | None = None,
+                      match: TlsCredentialMatch | None = None) -> None:
         """Set which TLS certificates ``domain`` admits, and the User-Id they map to.
 
         This is the policy layer above TLS: the transport already verified the
@@ -939,6 +945,12 @@ class Authenticator:
                 :meth:`tls_user_id` and PLAIN and CURVE peers keep the User-Id of their
                 mechanism; with it, every peer of the domain that sent a certificate
                 gets the mapping. An exception in it is answered 500.
+            match: for PLAIN and CURVE over TLS, whether the certificate belongs to the
+                mechanism's credential: called with the certificate and the User-Id the
+                mechanism gave (the PLAIN user name, or :meth:`curve_user_id` of the
+                key); False refuses. Without it the two are checked independently, so
+                one admitted certificate could come with another admitted key. An
+                exception in it is answered 500.
 
         Raises:
             OSError: a CA bundle cannot be read.
@@ -946,7 +958,7 @@ class Authenticator:
                 a CA; a pin is malformed; ``cas``, ``subjects`` or ``pins`` is empty
                 (which would admit nothing: call :meth:`remove_tls` or leave it None).
             TypeError: ``cas`` is PEM data rather than paths, a subject is not a
-                string, or ``user_id`` is not callable.
+                string, or ``user_id`` or ``match`` is not callable.
         """
         ca_certs = None if cas is None else _load_cas(cas)
         allowed = None
@@ -960,10 +972,12 @@ class Authenticator:
             allowed = frozenset(names)
         if user_id is not None and not callable(user_id):
             raise TypeError("user_id must be callable: certificate -> str or bytes")
+        if match is not None and not callable(match):
+            raise TypeError("match must be callable: (certificate, user id) -> bool")
         policy = _TlsPolicy(
             cas=ca_certs, subjects=allowed,
             pins=None if pins is None else _load_pins(pins),
-            require_certificate=bool(require_certificate), user_id=user_id,
+            require_certificate=bool(require_certificate), user_id=user_id, match=match,
             subjects_folded=frozenset(n.lower() for n in allowed or ()))
         with self._config_lock:
             self._tls = {**self._tls, domain: policy}
@@ -1120,6 +1134,10 @@ class Authenticator:
             user_id = self._authenticate_plain(domain, *credentials)
         else:
             user_id = await self._authenticate_curve(domain, credentials[0])
+        if tls is not None and tls.match is not None and peer is not None and \
+                not tls.match(peer, user_id.decode(self.encoding, "replace")):
+            raise _Refused("TLS certificate does not belong to this "
+                           f"{mechanism.decode()} credential")
         if tls is not None and tls.user_id is not None and peer is not None:
             return self._user_id_bytes(tls.user_id(peer))
         return user_id
