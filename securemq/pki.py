@@ -27,7 +27,6 @@ import errno
 import ipaddress
 import os
 import re
-import secrets
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .transport.tls import format_pin, spki_sha256
+from .utils.files import create_exclusive, fsync_dir, replace_files, unlink_quietly
 
 __all__ = [
     "CertificateFile",
@@ -543,7 +543,7 @@ def write_certified_key(certified: CertifiedKey, cert_path: str | os.PathLike[st
         write_certificate(cert_file, certified.certificate, force=force)
     except BaseException:
         if not force:
-            _unlink_quietly(key_file)  # we created it just now, so it is ours
+            unlink_quietly(key_file)  # we created it just now, so it is ours
         raise
 
 
@@ -888,60 +888,8 @@ def _write_file(path: str, data: bytes, mode: int, *, force: bool) -> None:
         FileExistsError: something is at ``path`` and ``force`` is false.
         OSError: the file cannot be written; nothing is left behind.
     """
-    if not force:
-        _create_exclusive(path, data, mode)
+    if force:
+        replace_files(((path, data, mode),))
     else:
-        directory, base = os.path.split(path)
-        for _ in range(16):
-            temp = os.path.join(directory, f".{base}.{secrets.token_hex(8)}.tmp")
-            try:
-                _create_exclusive(temp, data, mode)
-                break
-            except FileExistsError:
-                continue  # a name collision: draw another
-        else:
-            raise FileExistsError(errno.EEXIST, "cannot create a temporary file", path)
-        try:
-            os.replace(temp, path)
-        except BaseException:
-            _unlink_quietly(temp)
-            raise
-    _fsync_dir(os.path.dirname(path))
-
-
-def _create_exclusive(path: str, data: bytes, mode: int) -> None:
-    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-             | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
-    fd = os.open(path, flags, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink_quietly(path)
-        raise
-    os.close(fd)
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make new directory entries durable, where the platform allows it (best effort)."""
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    """Remove a file we created, ignoring a failure: the original error matters more."""
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+        create_exclusive(path, data, mode)
+        fsync_dir(os.path.dirname(path))

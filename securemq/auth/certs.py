@@ -35,7 +35,6 @@ import datetime
 import errno
 import os
 import re
-import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from typing import Final, TypeAlias
 
 from ..security.keys import curve_keypair
 from ..utils import z85
+from ..utils.files import create_exclusive, fsync_dir, replace_files, unlink_quietly
 
 __all__ = [
     "Certificate",
@@ -365,17 +365,17 @@ def create_certificates(
     secret_text = _render(_SECRET_BANNER, stamp, meta, public_key, secret_key)
     public_text = _render(_PUBLIC_BANNER, stamp, meta, public_key, None)
     if force:
-        _replace_pair(((secret_file, secret_text, SECRET_MODE),
+        replace_files(((secret_file, secret_text, SECRET_MODE),
                        (public_file, public_text, PUBLIC_MODE)))
     else:
-        _create_exclusive(secret_file, secret_text, SECRET_MODE)
+        create_exclusive(secret_file, secret_text, SECRET_MODE)
         try:
-            _create_exclusive(public_file, public_text, PUBLIC_MODE)
+            create_exclusive(public_file, public_text, PUBLIC_MODE)
         except BaseException:
             # Never leave a secret without its public half; we created it, so it is ours.
-            _unlink_quietly(secret_file)
+            unlink_quietly(secret_file)
             raise
-    _fsync_dir(os.path.dirname(base))
+        fsync_dir(os.path.dirname(base))
     return public_file, secret_file
 
 
@@ -452,98 +452,3 @@ def _render(banner: tuple[str, ...], stamp: str, metadata: Mapping[str, str],
         lines.append(f'    secret-key = "{secret_key.decode("ascii")}"')
     return ("\n".join(lines) + "\n").encode("utf-8")
 
-
-def _open_flags() -> int:
-    """Flags for creating a file that must not exist yet, whatever is at its path.
-
-    ``O_CREAT | O_EXCL`` fails on any existing name, including a symbolic link (POSIX
-    does not follow links under ``O_EXCL``), so nothing is overwritten and nothing is
-    written through a link planted by someone else.
-    """
-    return (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
-
-
-def _create_exclusive(path: str, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode`` and write ``data``; remove it again if writing fails.
-
-    The mode is applied by the ``open`` call that creates the file (narrowed by the
-    umask), so there is no moment when the file exists with wider permissions.
-
-    Raises:
-        FileExistsError: something is already at ``path``.
-        OSError: the file cannot be created or written.
-    """
-    fd = os.open(path, _open_flags(), mode)
-    try:
-        _write_all(fd, data)
-    except BaseException:
-        os.close(fd)
-        _unlink_quietly(path)
-        raise
-    os.close(fd)
-
-
-def _replace_pair(files: tuple[tuple[str, bytes, int], ...]) -> None:
-    """Write each (path, data, mode) to a new temporary file, then rename each over its path.
-
-    All temporary files are complete before the first rename, so a failure while writing
-    leaves the old certificate untouched; the renames replace each file atomically.
-    """
-    temps: list[tuple[str, str]] = []
-    try:
-        for path, data, mode in files:
-            temps.append((_write_temp(path, data, mode), path))
-        for temp, path in temps:
-            os.replace(temp, path)
-    except BaseException:
-        for temp, _ in temps:
-            _unlink_quietly(temp)
-        raise
-
-
-def _write_temp(path: str, data: bytes, mode: int) -> str:
-    """Write ``data`` to a new hidden file next to ``path``, created as in
-    :func:`_create_exclusive`, and return its name.
-
-    Hidden and ending in ``.tmp`` so that :func:`load_certificates` never picks it up.
-    """
-    directory, base = os.path.split(path)
-    for _ in range(16):
-        temp = os.path.join(directory, f".{base}.{secrets.token_hex(8)}.tmp")
-        try:
-            _create_exclusive(temp, data, mode)
-        except FileExistsError:
-            continue  # a name collision: draw another
-        return temp
-    raise FileExistsError(errno.EEXIST, "cannot create a temporary file", path)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to ``fd`` and flush it to disk before it is published."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    os.fsync(fd)
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make new directory entries durable, where the platform allows it (best effort)."""
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    """Remove a file we created, ignoring a failure: the original error matters more."""
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
