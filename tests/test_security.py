@@ -1678,3 +1678,35 @@ def test_zap_handler_that_does_not_answer(net: Net, mechanism: str, handler_fate
                               ("HANDSHAKE_FAILED_NO_DETAIL", errno.EPIPE),
                               ("DISCONNECTED", FD)]
     assert_nothing_delivered(simpl, p.srv)
+
+
+def test_zap_handler_gone_before_the_request_is_no_detail(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler bound when the handshake began but gone when the request is sent: the
+    peer is refused as libzmq refuses with no handler (NO_DETAIL, EFAULT), not as a
+    malformed reply."""
+    monkeypatch.setattr(securemq.Context, "_zap_handler_bound", lambda self: True)
+    monkeypatch.setattr(securemq.Context, "_zap_client", lambda self, reactor: None)
+    with securemq.Context() as ctx:
+        srv = ctx.socket(securemq.PULL)
+        srv.linger = 0
+        srv.plain_server = True
+        mon = srv.get_monitor_socket()
+        srv.bind("tcp://127.0.0.1:*")
+        cli = ctx.socket(securemq.PUSH)
+        cli.linger = 0
+        cli.plain_username, cli.plain_password = b"u", b"p"
+        cli.connect(srv.last_endpoint.decode())
+        from securemq.utils.monitor import recv_monitor_message
+        failures = (securemq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+                    securemq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                    securemq.EVENT_HANDSHAKE_FAILED_AUTH)
+        seen = []
+        while not seen or seen[-1][0] not in failures:
+            assert mon.poll(WAIT_MS), seen
+            msg = recv_monitor_message(mon)
+            seen.append((msg["event"], msg["value"]))
+        srv.disable_monitor()
+        for s in (mon, cli, srv):
+            s.close(linger=0)
+        assert seen[-1] == (securemq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, errno.EFAULT)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from ..constants import Event, ReconnectStop, SecurityMechanism, SocketType
-from ..error import ProtocolError
+from ..error import ProtocolError, ZapHandlerMissing
 from ..pipe import Peer, Pipe, Subscription, make_pipe
 from ..security.base import HandshakeConfig, Mechanism
 from ..security.null import NullMechanism
@@ -478,8 +478,9 @@ class Engine:
         """Send the mechanism's request to the ZAP handler (I/O thread)."""
         self._zap = self.session.owner.zap(self.reactor)
         if self._zap is None:
-            # The handler went away since the handshake began.
-            self.zap_reply([])
+            # The handler went away since the handshake began: refuse as libzmq does
+            # when it finds no handler (NO_DETAIL, EFAULT), not as a malformed reply.
+            self.close(ZapHandlerMissing("the ZAP handler went away during the handshake"))
             return
         self._zap.request(self, frames)
 
