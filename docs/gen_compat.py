@@ -41,8 +41,8 @@ its API. This page lists what differs and every socket option with its status.
 ## Socket types
 
 PAIR, PUSH, PULL, REQ, REP, DEALER, ROUTER, STREAM, PUB, SUB, XPUB and XSUB are available,
-with XPUB's verbose, manual, welcome-message and no-drop modes and `invert_matching`
-(`xpub_manual_last_value` is not yet). The draft thread-safe
+with XPUB's verbose, manual (and manual last-value), welcome-message and no-drop modes
+and `invert_matching`. The draft thread-safe
 types raise `ZMQError(EINVAL)` as in a libzmq built without drafts. A STREAM socket
 closes a connection when sent an empty frame for it, as zmq_socket(3) documents
 (libzmq 4.3.5 was seen to leave it open).

@@ -192,8 +192,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "The application subscribes peers itself.",
                minimum=0, writeonly=True, supported=True, socket_types=_PUB_XPUB),
     OptionSpec("xpub_manual_last_value", SocketOption.XPUB_MANUAL_LAST_VALUE, "bool", 0,
-               "Manual mode that sends the last value only to the new subscriber.",
-               minimum=0, writeonly=True, supported=False, socket_types=_PUB_XPUB),
+               "Manual mode whose next message goes only to the subscriber that asked "
+               "(last-value caching).",
+               minimum=0, writeonly=True, supported=True, socket_types=_PUB_XPUB),
     OptionSpec("xpub_nodrop", SocketOption.XPUB_NODROP, "bool", 0,
                "Fail with EAGAIN instead of dropping at the HWM.",
                minimum=0, writeonly=True, supported=True,
@@ -842,6 +843,12 @@ def _set_curve_serverkey(opts: Options, value: int | bytes) -> None:
     opts.mechanism = SecurityMechanism.CURVE
 
 
+def _set_xpub_manual_last_value(opts: Options, value: int | bytes) -> None:
+    # libzmq: the option switches manual mode on (or off) as well.
+    assert isinstance(value, int)
+    opts.xpub_manual_last_value = opts.xpub_manual = value
+
+
 def _set_metadata(opts: Options, value: int | bytes) -> None:
     assert isinstance(value, bytes)
     name, data = _metadata_property(value)
@@ -861,6 +868,7 @@ _SETTERS: dict[int, Callable[[Options, int | bytes], None]] = {
     SocketOption.CURVE_SECRETKEY: _set_curve_secretkey,
     SocketOption.CURVE_SERVERKEY: _set_curve_serverkey,
     SocketOption.METADATA: _set_metadata,
+    SocketOption.XPUB_MANUAL_LAST_VALUE: _set_xpub_manual_last_value,
 }
 
 _GETTERS: dict[int, Callable[[Options], int]] = {

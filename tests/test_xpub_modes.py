@@ -178,3 +178,29 @@ def test_invert_matching_pair(mk: Make) -> None:
         pub.send(b"noise-%d" % i)
         pub.send(b"signal-%d" % i)
         assert sub.recv() == b"signal-%d" % i  # never a noise message, before or after
+
+
+@pytest.mark.parametrize("transport", ["tcp", "inproc"])
+def test_manual_last_value_goes_to_the_new_subscriber_only(mk: Make, transport: str,
+                                                           ipc_path: str) -> None:
+    """XPUB_MANUAL_LAST_VALUE: after a subscription request and SUBSCRIBE, the next
+    message goes to that subscriber only (the cached value); later ones to all."""
+    xpub = mk(smq.XPUB, xpub_manual_last_value=1)
+    addr = _endpoint(xpub, transport, ipc_path)
+    first = mk(smq.SUB)
+    first.subscribe(b"A")
+    first.connect(addr)
+    assert xpub.recv() == b"\x01A"
+    xpub.subscribe(b"A")
+    xpub.send(b"A cached for first")
+    assert first.recv() == b"A cached for first"
+    second = mk(smq.SUB)
+    second.subscribe(b"A")
+    second.connect(addr)
+    assert xpub.recv() == b"\x01A"  # manual mode passes duplicates up
+    xpub.subscribe(b"A")
+    xpub.send(b"A cached for second")
+    assert second.recv() == b"A cached for second"
+    xpub.send(b"A for everyone")
+    assert second.recv() == b"A for everyone"
+    assert first.recv() == b"A for everyone"  # the second's cached value skipped it

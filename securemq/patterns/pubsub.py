@@ -287,6 +287,25 @@ class XPub(Pub):
             self.last_subscriber = peer
         return msg
 
+    def send(self, msg: Message) -> None:
+        peer = self.last_subscriber
+        if peer is None or not self.options.xpub_manual_last_value:
+            super().send(msg)
+            return
+        # xpub_manual_last_value (last-value caching): the first message after a
+        # subscription request goes only to the subscriber that asked, if its
+        # subscriptions match it; the ones who have it already get no duplicate.
+        self.last_subscriber = None
+        if peer.dead or all(p is not peer for p in self.index.match(msg[0])):
+            return
+        out = peer.out
+        if out.hwm and len(out.q) >= out.hwm:
+            if self.options.xpub_nodrop:
+                self.last_subscriber = peer  # nothing was sent: the turn is still theirs
+                raise _AGAIN.with_traceback(None)
+            return  # a full subscriber loses it, as with any PUB message
+        out.write(msg)
+
     def can_recv(self) -> bool:
         return bool(self.pending)
 
