@@ -733,7 +733,6 @@ class Engine:
             self._set_events(self._events & ~_WRITE)
         return True
 
-
     _cipher: Buffer = b""
     """TLS: sealed octets the kernel has not taken yet (I/O thread)."""
 
