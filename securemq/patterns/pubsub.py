@@ -180,9 +180,13 @@ class Pub(Pattern):
     def _unsubscribed(self, peer: Peer, gone: list[bytes], topic: bytes | None = None) -> None:
         """Hook for XPUB: topics nobody holds any more."""
 
+    #: XPUB's manual modes: the subscriber whose request the application read last.
+    last_subscriber: Peer | None = None
+
     def send(self, msg: Message) -> None:
         options = self.options
-        if not options.invert_matching and not options.xpub_nodrop:
+        if not options.invert_matching and not options.xpub_nodrop and \
+                not options.xpub_manual_last_value:
             # The hot path, with the pipe's full() and write() inlined: a publisher
             # pays this once per subscriber per message.
             for peer in self.index.match(msg[0]):
@@ -198,6 +202,11 @@ class Pub(Pattern):
         if options.invert_matching:
             matched = set(peers)
             peers = [p for p in self.peers if p not in matched]
+        last = self.last_subscriber if options.xpub_manual_last_value else None
+        if last is not None:
+            # Last-value caching: the first message after a subscription request goes
+            # only to the subscriber that asked (if it matches); the others have it.
+            peers = [p for p in peers if p is last]
         if options.xpub_nodrop:
             # All or nothing: if one subscriber is full, nobody gets it yet (libzmq's
             # check_hwm), and the socket waits until that subscriber drains.
@@ -208,6 +217,8 @@ class Pub(Pattern):
         for peer in peers:
             if not peer.dead and not peer.out.full():
                 peer.out.write(msg)  # a full subscriber loses this message (RFC 29)
+        if last is not None:
+            self.last_subscriber = None  # its turn is used (kept above on EAGAIN)
 
     def can_send(self) -> bool:
         return True
@@ -228,7 +239,6 @@ class XPub(Pub):
         #: xpub_manual: what subscribers asked for (the application decides what to
         #: put in ``index``); and the subscriber of the last message received.
         self.requested = SubscriptionIndex()
-        self.last_subscriber: Peer | None = None
 
     def _apply(self, peer: Peer, subscribe: bool, topic: bytes) -> None:
         if not self.options.xpub_manual:
@@ -286,25 +296,6 @@ class XPub(Pub):
         if peer is not None:
             self.last_subscriber = peer
         return msg
-
-    def send(self, msg: Message) -> None:
-        peer = self.last_subscriber
-        if peer is None or not self.options.xpub_manual_last_value:
-            super().send(msg)
-            return
-        # xpub_manual_last_value (last-value caching): the first message after a
-        # subscription request goes only to the subscriber that asked, if its
-        # subscriptions match it; the ones who have it already get no duplicate.
-        self.last_subscriber = None
-        if peer.dead or all(p is not peer for p in self.index.match(msg[0])):
-            return
-        out = peer.out
-        if out.hwm and len(out.q) >= out.hwm:
-            if self.options.xpub_nodrop:
-                self.last_subscriber = peer  # nothing was sent: the turn is still theirs
-                raise _AGAIN.with_traceback(None)
-            return  # a full subscriber loses it, as with any PUB message
-        out.write(msg)
 
     def can_recv(self) -> bool:
         return bool(self.pending)
