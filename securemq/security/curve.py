@@ -697,40 +697,18 @@ class CurveMechanism(Mechanism):
             CryptographicError: the box does not open: altered, truncated or forged.
             RuntimeError: the handshake is not done, or the mechanism was wiped.
         """
-        if self._state is not _State.TRAFFIC:
-            raise RuntimeError("CURVE traffic before the handshake is done or after wipe()")
-        size = len(body)
-        if size < MESSAGE_MIN_SIZE or body[:8] != _MESSAGE:
-            self._refuse_short(body)
-        (nonce,) = _U64.unpack_from(body, 8)
-        if nonce <= self._recv_nonce:
-            # RFC 26: "SHALL disconnect ... peers that reuse a short nonce" (CVE-2014-7203).
-            self._fail()
-            raise InvalidSequence(f"MESSAGE nonce {nonce} does not follow {self._recv_nonce}")
-        _U64.pack_into(self._recv_nonce_buf, 16, nonce)
-        plain = size - 32  # flags + payload
-        if len(self._stage) < plain:
-            self._staging(plain)
-        if _sodium.crypto_box_open_easy_afternm(self._stage_c, _ffi.from_buffer(body) + 16,
-                                                size - 16, self._recv_nonce_c,
-                                                self._key_c):
-            self._fail()
-            raise CryptographicError("cannot open MESSAGE box")
-        stage = self._stage_view
-        flags = stage[0]
-        if flags & _RESERVED:
-            self._fail()
-            raise MalformedCommand(f"reserved MESSAGE flag bits set: {flags:#04x}",
-                                   ProtocolErrorCode.ZMTP_MALFORMED_COMMAND_MESSAGE)
-        self._recv_nonce = nonce
-        return flags, stage[1:plain].tobytes()
+        opened: list[tuple[int, bytes]] = []
+        self.open_frames(((body,),), opened)
+        return opened[0]
 
     def open_frames(self, messages: Sequence[Sequence[Buffer]],
                     out: list[tuple[int, bytes]]) -> None:
         """:meth:`open` every body of ``messages``, appending (flags, payload) to ``out``.
 
-        The connection's batch path, with what every box needs looked up once. On a
-        failure ``out`` holds what was opened before it, which is still delivered.
+        The connection's batch path (and :meth:`open`'s), with what every box needs
+        looked up once. On a failure ``out`` holds what was opened before it, which is
+        still delivered. The checks follow libzmq's ``curve_encoding_t::decode``, as
+        :meth:`open` says.
 
         Raises:
             As :meth:`open`.
@@ -754,7 +732,8 @@ class CurveMechanism(Mechanism):
                         self._refuse_short(body)
                     (nonce,) = unpack_nonce(body, 8)
                     if nonce <= recv:
-                        # RFC 26: "SHALL disconnect ... peers that reuse a short nonce".
+                        # RFC 26: "SHALL disconnect ... peers that reuse a short nonce"
+                        # (CVE-2014-7203).
                         self._fail()
                         raise InvalidSequence(f"MESSAGE nonce {nonce} does not follow {recv}")
                     pack_nonce(nonce_buf, 16, nonce)
