@@ -193,7 +193,7 @@ class Mechanism:
         return frame_header(len(body)) + body
 
     def seal_messages(self, messages: Sequence[Sequence[Buffer]],
-                      append: Callable[[bytearray], None]) -> int:
+                      append: Callable[[Buffer], None]) -> int:
         """Seal every frame of ``messages`` (MORE inside the box) and ``append`` each
         framed result; return the octets appended. Mechanisms override it for speed.
         """
@@ -202,7 +202,7 @@ class Mechanism:
             last = len(msg) - 1
             for i, part in enumerate(msg):
                 frame = self.seal_frame(0x01 if i < last else 0, part)
-                append(frame)  # type: ignore[arg-type]
+                append(frame)
                 size += len(frame)
         return size
 

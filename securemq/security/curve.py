@@ -587,7 +587,7 @@ class CurveMechanism(Mechanism):
         return self._seal(flags, payload, True)
 
     def seal_messages(self, messages: Sequence[Sequence[Buffer]],
-                      append: Callable[[bytearray], None]) -> int:
+                      append: Callable[[Buffer], None]) -> int:
         """Seal every frame of ``messages`` into framed MESSAGEs passed to ``append``.
 
         The connection's batch path: :meth:`seal_frame` for many frames in one loop,
