@@ -15,7 +15,6 @@ delivered to the application from a refused peer.
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import logging
 import os
@@ -29,9 +28,8 @@ from typing import Any
 import pytest
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from tls_certs import custom_leaf
 from zap_handlers import ZapHandler, ZapRequest, reply
 
 import securemq as zmq
@@ -76,30 +74,9 @@ class Pki:
                eku: list[x509.ObjectIdentifier] | None = None) -> str:
         """A leaf for ``name`` (DNS and IP SAN) signed by ``ca``, with chosen validity
         (days relative to now) and extended key usage, built with cryptography."""
-        ca_key = serialization.load_pem_private_key(self.ca.private_key_pem.bytes(), None)
-        ca_cert = x509.load_pem_x509_certificate(self.ca.cert_pem.bytes())
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now + dt.timedelta(days=days[0]))
-            .not_valid_after(now + dt.timedelta(days=days[1]))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName(name), x509.IPAddress(__import__("ipaddress").ip_address(
-                    "127.0.0.1"))]), critical=False)
-        )
-        if eku is not None:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-        pem = cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
         self._n += 1
-        return self._write(f"custom{self._n}.pem", pem)
+        return self._write(f"custom{self._n}.pem",
+                           custom_leaf(self.ca, name, days=days, eku=eku, ips=["127.0.0.1"]))
 
 
 def pin_of(path: str) -> str:

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tls_certs import custom_leaf
 
 from securemq.constants import Event
 from securemq.transport.tls import (
@@ -90,29 +91,9 @@ class Pki:
                eku: list[x509.ObjectIdentifier] | None = None) -> str:
         """A leaf for ``name`` signed by the CA with chosen validity (days from now) and
         extended key usage, built with cryptography; the path of its PEM (cert + key)."""
-        ca_key = serialization.load_pem_private_key(self.ca.private_key_pem.bytes(), None)
-        ca_cert = x509.load_pem_x509_certificate(self.ca.cert_pem.bytes())
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now + dt.timedelta(days=days[0]))
-            .not_valid_after(now + dt.timedelta(days=days[1]))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        )
-        if eku is not None:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-        pem = cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
         self._n += 1
         path = self.root / f"custom{self._n}.pem"
-        path.write_bytes(pem)
+        path.write_bytes(custom_leaf(self.ca, name, days=days, eku=eku))
         return str(path)
 
 
