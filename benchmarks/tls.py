@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmarks.core import BenchError, Case, Measurement, Metric, Settings, Target, Variant
 from benchmarks.procs import START_TIMEOUT, Worker, report, wait_for_stop
-from benchmarks.throughput import HWM_BYTES, _receive, _send
+from benchmarks.throughput import HWM_BYTES, _pull_socket, _push_socket, _receive, _send
 
 SIZES: dict[int, str] = {64: "64 B", 65536: "64 KiB"}
 
@@ -76,10 +76,7 @@ def _certificates(tmpdir: str) -> tuple[str, str]:
 def receiver_worker(zmq: ModuleType, chan: Connection, params: dict[str, Any]) -> None:
     """PULL: bind over tcp or tls+tcp, report the endpoint, receive, report the timing."""
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.PULL)
-    sock.setsockopt(zmq.RCVHWM, params["hwm"])
-    sock.setsockopt(zmq.RCVTIMEO, int(params["idle_timeout"] * 1000))
-    sock.setsockopt(zmq.LINGER, 0)
+    sock = _pull_socket(zmq, ctx, params)
     if params["transport"] == "tls+tcp":
         sock.setsockopt(zmq.TLS_CERT, params["server_pem"])
     sock.bind(f"{params['transport']}://127.0.0.1:*")
@@ -92,8 +89,7 @@ def receiver_worker(zmq: ModuleType, chan: Connection, params: dict[str, Any]) -
 def sender_worker(zmq: ModuleType, chan: Connection, params: dict[str, Any]) -> None:
     """PUSH: connect, send everything, then hold on until told to stop."""
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.PUSH)
-    sock.setsockopt(zmq.SNDHWM, params["hwm"])
+    sock = _push_socket(zmq, ctx, params)
     if params["transport"] == "tls+tcp":
         sock.setsockopt(zmq.TLS_CA, params["ca_pem"])
     sock.connect(params["endpoint"])
