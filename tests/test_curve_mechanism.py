@@ -22,6 +22,7 @@ import random
 import select
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -1527,6 +1528,56 @@ def test_wipe_zeroes_secrets() -> None:
             m.seal(0, b"after wipe")
         with pytest.raises(UnexpectedCommand):
             m.receive_command(b"READY", b"")
+
+
+def test_failed_open_waits_for_a_seal_in_another_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One thread may seal while another opens; a forged box makes the opener wipe the
+    session key, which must wait for the seal in progress rather than zero the key
+    under it (the seal would then go out under a key of zeros)."""
+    import securemq.security.curve as curve_module
+
+    cm, sm = traffic_pair()
+    real = curve_module._sodium
+    in_seal, release = threading.Event(), threading.Event()
+
+    class SlowSeal:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def crypto_box_easy_afternm(self, *args: Any) -> int:
+            in_seal.set()
+            release.wait(10)
+            return int(real.crypto_box_easy_afternm(*args))
+
+    forged = bytearray(sm.seal(0, b"from the server"))
+    forged[-1] ^= 1
+    monkeypatch.setattr(curve_module, "_sodium", SlowSeal())
+    sealed: list[Any] = []
+    sealer = threading.Thread(target=cm.seal_messages, args=([[b"secret"]], sealed.append))
+    sealer.start()
+    assert in_seal.wait(10)
+    failures: list[BaseException] = []
+
+    def open_forged() -> None:
+        try:
+            cm.open_frames([[bytes(forged)]], [])
+        except CryptographicError as exc:
+            failures.append(exc)
+
+    opener = threading.Thread(target=open_forged)
+    opener.start()
+    opener.join(0.3)
+    assert opener.is_alive(), "the wipe did not wait for the seal in progress"
+    assert cm._key is not None and any(cm._key)
+    release.set()
+    sealer.join(10)
+    opener.join(10)
+    assert len(failures) == 1 and cm._key is None
+    (frame,) = sealed
+    assert sm.open(bytes(frame[2:])) == (0, b"secret")  # sealed under the real key
+    with pytest.raises(RuntimeError):
+        cm.seal_messages([[b"after"]], sealed.append)
 
 
 def test_secrets_dropped_as_the_handshake_goes() -> None:

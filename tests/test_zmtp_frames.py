@@ -447,3 +447,65 @@ def test_large_frame_filled_in_place_is_an_ordinary_bytes_object() -> None:
     assert type(msg[0]) is bytes
     assert msg[0] == body
     assert hash(msg[0]) == hash(bytes(body))
+
+
+def decode_transient(chunks: list[bytes]) -> tuple[list[Item], FrameDecoder]:
+    """:func:`decode_chunks` through one reused buffer, as the engine reads sealed traffic.
+
+    Message bodies are copied out as each feed returns; then the buffer is scribbled
+    over: anything else the decoder kept as a view of it (a command, a partial frame)
+    would come out wrong.
+    """
+    dec = FrameDecoder()
+    dec.transient = True
+    buf = memoryview(bytearray(max((len(c) for c in chunks), default=0)))
+    items: list[Item] = []
+    for chunk in chunks:
+        buf[:len(chunk)] = chunk
+        data: Buffer = buf[:len(chunk)]
+        while True:
+            items.extend(("msg", [bytes(b) for b in m]) for m in dec.feed(data))
+            buf[:len(chunk)] = b"\xa5" * len(chunk)
+            if dec.command is None:
+                break
+            items.append(("cmd", dec.command))
+            dec.command = None
+            data = b""
+    return items, dec
+
+
+transient_frames = st.one_of(
+    st.binary(max_size=16),
+    st.builds(lambda n, b: bytes((b,)) * n, st.integers(2040, 2060), st.integers(0, 255)),
+    st.builds(lambda n, b: bytes((b,)) * n, st.integers(LARGE_FRAME - 3, LARGE_FRAME + 70),
+              st.integers(0, 255)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(messages=st.lists(st.lists(transient_frames, min_size=1, max_size=3), max_size=6),
+       commands=st.lists(st.binary(max_size=3000), max_size=3), data=st.data())
+def test_transient_views_never_outlive_their_chunk(
+        messages: list[list[bytes]], commands: list[bytes], data: st.DataObject) -> None:
+    """Views of a reused input are for the caller to consume at once: what the decoder
+    keeps (partial frames, multipart parts, a command) is its own copy."""
+    stream = wire(messages) + b"".join(encode_command(b"X", c) for c in commands)
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=20))
+    items, dec = decode_transient(split_at(stream, cuts))
+    expected, _ = decode_chunks([stream])
+    assert items == expected
+    assert not dec.pending
+
+
+def test_transient_decoder_views_large_frames_only() -> None:
+    """A chunk led by a large frame is decoded into views of it; small ones are copied."""
+    big, small = b"b" * 4096, b"s" * 40
+    dec = FrameDecoder()
+    dec.transient = True
+    (first, second) = dec.feed(memoryview(wire([[big], [small]])))
+    assert type(first[0]) is memoryview and bytes(first[0]) == big
+    assert type(second[0]) is memoryview
+    assert [type(b) for m in dec.feed(memoryview(wire([[small], [big]]))) for b in m] == \
+        [bytes, bytes]
+    plain = FrameDecoder()
+    assert type(plain.feed(memoryview(wire([[big]])))[0][0]) is bytes

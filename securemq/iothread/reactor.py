@@ -153,6 +153,20 @@ class Reactor:
         #: ``threading.get_ident()`` of the I/O thread.
         self.ident = self._thread.ident
 
+    _scratch: memoryview | None = None
+
+    def scratch(self, size: int) -> memoryview:
+        """A read buffer of ``size`` octets shared by this thread's handlers.
+
+        For input consumed before the handler returns (ciphertext on its way into
+        TLS or a CURVE box): one buffer per I/O thread, not one per connection.
+        Only the I/O thread may use it.
+        """
+        buf = self._scratch
+        if buf is None or len(buf) < size:
+            buf = self._scratch = memoryview(bytearray(size))
+        return buf
+
     def register(self, fd: int, mask: int, cb: Callable[[int], None]) -> None:
         """Watch ``fd`` for ``mask`` and call ``cb(ready_mask)`` from the loop."""
         self._poller.register(fd, mask, cb)

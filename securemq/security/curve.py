@@ -54,6 +54,7 @@ from __future__ import annotations
 import enum
 import hmac
 import struct
+import threading
 from collections.abc import Callable, Sequence
 from typing import ClassVar, NoReturn
 
@@ -249,6 +250,11 @@ class CurveMechanism(Mechanism):
         self._stage = bytearray(256)
         self._stage_c = _ffi.from_buffer(self._stage)
         self._stage_view = memoryview(self._stage)
+        # Traffic may be sealed in one thread while it is opened in another (each under
+        # its connection's write or read lock). A failed open wipes the session key:
+        # this lock makes the wipe wait for a seal in progress, so that nothing is ever
+        # sealed with a half-zeroed key.
+        self._seal_lock = threading.Lock()
         # Our transient secret key (the client's c'; a server's s' lives only in cookies).
         self._cn_secret: bytearray | None = None
         self._send_nonce = 1          # libzmq starts at 1 too
@@ -562,14 +568,8 @@ class CurveMechanism(Mechanism):
             RuntimeError: the handshake is not done, or the mechanism was wiped.
             InvalidSequence: 2^64-1 messages were sent (RFC 26: no more are allowed).
         """
-        if self._state is not _State.TRAFFIC:
-            raise RuntimeError("CURVE traffic before the handshake is done or after wipe()")
         if flags & ~(FLAG_MORE | FLAG_COMMAND):
             raise ValueError(f"inner flags may only be MORE and COMMAND, not {flags:#x}")
-        n = self._send_nonce
-        if n > _MAX_NONCE:
-            raise InvalidSequence("short nonces exhausted: RFC 26 allows 2^64-1 commands")
-        self._send_nonce = n + 1
         return self._seal(flags, payload, False)
 
     def seal_frame(self, flags: int, payload: Buffer) -> bytes | bytearray:
@@ -580,8 +580,6 @@ class CurveMechanism(Mechanism):
         Raises:
             ValueError, RuntimeError, InvalidSequence: as :meth:`seal`.
         """
-        if self._state is not _State.TRAFFIC:
-            raise RuntimeError("CURVE traffic before the handshake is done or after wipe()")
         if flags & ~(FLAG_MORE | FLAG_COMMAND):
             raise ValueError(f"inner flags may only be MORE and COMMAND, not {flags:#x}")
         return self._seal(flags, payload, True)
@@ -598,6 +596,11 @@ class CurveMechanism(Mechanism):
             RuntimeError: the handshake is not done, or the mechanism was wiped.
             InvalidSequence: the short nonces would run out (RFC 26: 2^64-1 commands).
         """
+        with self._seal_lock:
+            return self._seal_messages(messages, append)
+
+    def _seal_messages(self, messages: Sequence[Sequence[Buffer]],
+                       append: Callable[[Buffer], None]) -> int:
         if self._state is not _State.TRAFFIC:
             raise RuntimeError("CURVE traffic before the handshake is done or after wipe()")
         n = self._send_nonce
@@ -641,6 +644,12 @@ class CurveMechanism(Mechanism):
         return total
 
     def _seal(self, flags: int, payload: Buffer, framed: bool) -> bytes | bytearray:
+        with self._seal_lock:
+            return self._seal_locked(flags, payload, framed)
+
+    def _seal_locked(self, flags: int, payload: Buffer, framed: bool) -> bytes | bytearray:
+        if self._state is not _State.TRAFFIC:
+            raise RuntimeError("CURVE traffic before the handshake is done or after wipe()")
         n = self._send_nonce
         if n > _MAX_NONCE:
             raise InvalidSequence("short nonces exhausted: RFC 26 allows 2^64-1 commands")
@@ -786,19 +795,22 @@ class CurveMechanism(Mechanism):
     def wipe(self) -> None:
         """Zero every secret this mechanism holds; it accepts nothing afterwards.
 
-        Called by the connection when it ends, whatever the reason. See the class
-        docstring for the copies Python keeps out of reach.
+        Called by the connection when it ends, whatever the reason, and by a failed
+        open, possibly while another thread seals (it waits for that seal to finish).
+        Never called while another thread opens: the connection's read lock sees to it.
+        See the class docstring for the copies Python keeps out of reach.
         """
-        _zero(self._secret)
-        _zero(self._cn_secret)
-        _zero(self._key)
-        self._stage_view[:] = bytes(len(self._stage))  # the last plaintext staged
-        self._cn_secret = None
-        self._key = None
-        self._key_c = None
-        if self._own_keeper and self._cookies is not None:
-            self._cookies.wipe()
-        self._state = _State.CLOSED
+        with self._seal_lock:
+            self._state = _State.CLOSED
+            _zero(self._secret)
+            _zero(self._cn_secret)
+            _zero(self._key)
+            self._stage_view[:] = bytes(len(self._stage))  # the last plaintext staged
+            self._cn_secret = None
+            self._key = None
+            self._key_c = None
+            if self._own_keeper and self._cookies is not None:
+                self._cookies.wipe()
 
     def _next_nonce(self) -> bytes:
         """Take our next short nonce (RFC 26: an incrementing integer, from 1 as libzmq)."""

@@ -164,23 +164,41 @@ class Connection:
         Only valid in ``TRAFFIC``: the driver holds messages until the handshake is done.
         """
         if self.state is not State.TRAFFIC:
+            if self.state is State.CLOSED:
+                return 0  # failed on input meanwhile: dropped with the connection
             raise RuntimeError("messages can only be sent after the handshake")
         if not self._sealed:
             return encode_messages(messages, self._out)
-        return self.mechanism.seal_messages(messages, self._out.append)
+        try:
+            return self.mechanism.seal_messages(messages, self._out.append)
+        except RuntimeError:
+            if self._closed_meanwhile():
+                return 0
+            raise
+
+    def _closed_meanwhile(self) -> bool:
+        """Whether the reading thread failed the connection (and wiped the session key)
+        while this thread was sealing: the mechanism then refuses to seal."""
+        return self.state is State.CLOSED
 
     def send_command(self, name: bytes, data: bytes = b"") -> None:
         """Queue a traffic command such as SUBSCRIBE, CANCEL or PING."""
         self._queue_command(command_body(name, data))
 
     def _queue_command(self, body: bytes) -> None:
-        if self._sealed and self.state is State.CLOSED:
-            return  # the session key is wiped; a command must not go out in the clear
-        if self._sealed and self.state is State.TRAFFIC:
-            self._out.append(self._seal_frame(_COMMAND, body))
-        else:
-            self._out.append(frame_header(len(body), command=True))
-            self._out.append(body)
+        if self._sealed:
+            state = self.state  # read once: the reading thread may close it meanwhile
+            if state is State.TRAFFIC:
+                try:
+                    self._out.append(self._seal_frame(_COMMAND, body))
+                except RuntimeError:
+                    if not self._closed_meanwhile():
+                        raise  # else it is never sent
+                return
+            if state is State.CLOSED:
+                return  # the session key is wiped; a command must not go out in the clear
+        self._out.append(frame_header(len(body), command=True))
+        self._out.append(body)
 
     # -- timers ----------------------------------------------------------------------
 
@@ -435,6 +453,7 @@ class Connection:
         self._decoder.maxmsgsize = self.maxmsgsize
         self._decoder.commands_only = False
         self._decoder.single_frames = self._sealed
+        self._decoder.transient = self._sealed  # every frame is opened before we return
         assert self.peer_greeting is not None
         minor = self.peer_greeting.minor if self.peer_greeting.major == 3 else VERSION_MINOR
         events.append(HandshakeComplete(self.peer_metadata, minor))

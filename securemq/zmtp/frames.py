@@ -16,7 +16,7 @@ import ctypes
 import struct
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TypeAlias
+from typing import NoReturn, TypeAlias, cast
 
 from ..constants import ProtocolErrorCode
 from ..error import (
@@ -53,6 +53,10 @@ LARGE_FRAME = 32 * 1024
 #: more than this many octets are missing; before that it grows with what arrives, so
 #: a lying size field costs us at most this much memory per connection.
 _PREALLOC = 1024 * 1024
+
+#: A transient decoder returns views of its input when the chunk starts with a frame
+#: at least this large (see FrameDecoder.transient).
+_VIEW_MIN = 2048
 
 
 def frame_header(size: int, more: bool = False, command: bool = False) -> bytes:
@@ -177,8 +181,8 @@ class FrameDecoder:
     """
 
     __slots__ = ("_bad_mask", "_bad_xor", "_buf", "_cur", "_large", "_large_body",
-                 "_large_flags",
-                 "_large_have", "_large_need", "_need", "command", "error", "maxmsgsize")
+                 "_large_flags", "_large_have", "_large_need", "_need", "command", "error",
+                 "maxmsgsize", "transient")
 
     def __init__(self, maxmsgsize: int = -1) -> None:
         self.maxmsgsize = maxmsgsize
@@ -209,6 +213,10 @@ class FrameDecoder:
         # covers both, so the traffic hot path pays nothing for the handshake rule.
         self._bad_xor = 0
         self._bad_mask = _RESERVED
+        #: Whether :meth:`feed` may return bodies that are views of a memoryview input,
+        #: valid only until the caller reuses that buffer: for sealed traffic, whose
+        #: frames are opened (copied out) at once, so large ones are never copied twice.
+        self.transient = False
 
     @property
     def commands_only(self) -> bool:
@@ -273,6 +281,7 @@ class FrameDecoder:
 
     def _decode(self, data: Buffer, messages: list[list[bytes]]) -> None:
         """Decode into ``messages``; the body of :meth:`feed`."""
+        viewed = False
         if self._large is not None:
             data = self._feed_large(bytes(data), messages)
             if not data or self.command is not None:
@@ -291,7 +300,15 @@ class FrameDecoder:
             self._buf = b""
             self._need = 0
         elif not isinstance(data, bytes):
-            data = bytes(data)
+            # Views pay off for large frames only (a small one is cheaper to copy than to
+            # view): judge the chunk by its first frame.
+            viewed = self.transient and type(data) is memoryview and len(data) >= 9 and \
+                bool(data[0] & FLAG_LONG) and _unpack_size(data, 1)[0] >= _VIEW_MIN
+            if not viewed:
+                data = bytes(data)
+        # bytes, or a transient memoryview standing in for it: the loop below only indexes
+        # and slices, which both do alike (the bodies are then views too).
+        data = cast(bytes, data)
         n = len(data)
         off = 0
         cur = self._cur
@@ -354,7 +371,15 @@ class FrameDecoder:
             else:
                 messages.append([body])
         self._cur = cur
-        if off < n:
+        if viewed:
+            # Transient input: what outlives this call must not be a view of it.
+            if cur:
+                self._cur = [bytes(b) for b in cur]
+            if self.command is not None:
+                self.command = bytes(self.command)
+            if off < n:
+                self._buf = bytes(data[off:])
+        elif off < n:
             self._buf = data[off:]
 
     def large_buffer(self) -> memoryview | None:
