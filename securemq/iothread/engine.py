@@ -812,14 +812,17 @@ def _take_sealable(q: deque[Any]) -> list[Any]:
     64 KiB when whole batches were sealed at once).
     """
     batch: list[Any] = []
-    size = 0
+    append = batch.append
     popleft = q.popleft
-    while q and size < SEAL_CHUNK and len(batch) < BATCH:
+    size = 0
+    for _ in range(min(len(q), BATCH)):
         msg = popleft()
-        batch.append(msg)
+        append(msg)
         if type(msg) is not Subscription:
             for frame in msg:
                 size += len(frame)
+            if size >= SEAL_CHUNK:
+                break
     return batch
 
 
