@@ -42,7 +42,7 @@ from typing import Any
 
 from benchmarks.core import BenchError, Case, Measurement, Metric, Settings, Target, Variant
 from benchmarks.procs import START_TIMEOUT, Worker, report, wait_for_stop
-from benchmarks.throughput import HWM_BYTES, _receive, _send
+from benchmarks.throughput import _receive, send_and_hold, stream_params
 
 SIZES: dict[int, str] = {64: "64 B", 65536: "64 KiB"}
 
@@ -66,13 +66,7 @@ def variants(settings: Settings) -> list[Variant]:
     divisor = QUICK_DIVISOR if settings.quick else 1
     result = []
     for size, size_label in SIZES.items():
-        params = {
-            "size": size,
-            "count": COUNTS[size] // divisor,
-            "hwm": max(1, min(1000, HWM_BYTES // size)),
-            "idle_timeout": settings.idle_timeout,
-            "max_seconds": settings.max_seconds,
-        }
+        params = stream_params(size, COUNTS[size] // divisor, settings)
         metrics = (
             Metric("msgs_per_s", "msg/s", "msg/s", higher_is_better=True, target=TARGETS[size]),
             Metric("mb_per_s", "MB/s", "MB/s", higher_is_better=True),
@@ -144,11 +138,7 @@ def sender_worker(zmq: ModuleType, chan: Connection, params: dict[str, Any]) -> 
     _curve_client(zmq, sock, params["server_key"], zmq.curve_keypair())
     sock.setsockopt(zmq.SNDHWM, params["hwm"])
     sock.connect(params["endpoint"])
-    report(chan, {"send_seconds": _send(sock, params)})
-    wait_for_stop(chan)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.close()
-    ctx.term()
+    send_and_hold(zmq, chan, ctx, sock, params)
 
 
 def measure_throughput(impl: str, variant: Variant, settings: Settings) -> Measurement:

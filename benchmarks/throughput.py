@@ -66,6 +66,18 @@ TARGETS: dict[tuple[str, int], Target] = {
 INPROC_ENDPOINT = "inproc://bench-throughput"
 
 
+def stream_params(size: int, count: int, settings: Settings) -> dict[str, Any]:
+    """What a PUSH -> PULL stream of ``count`` messages of ``size`` octets needs
+    (shared by the throughput, curve and tls cases)."""
+    return {
+        "size": size,
+        "count": count,
+        "hwm": max(1, min(1000, HWM_BYTES // size)),
+        "idle_timeout": settings.idle_timeout,
+        "max_seconds": settings.max_seconds,
+    }
+
+
 def variants(settings: Settings) -> list[Variant]:
     """All transport x size combinations, with counts scaled for ``--quick``."""
     result = []
@@ -75,14 +87,7 @@ def variants(settings: Settings) -> list[Variant]:
             if settings.quick:
                 count //= QUICK_DIVISOR
             target = TARGETS.get((transport, size))
-            params = {
-                "transport": transport,
-                "size": size,
-                "count": count,
-                "hwm": max(1, min(1000, HWM_BYTES // size)),
-                "idle_timeout": settings.idle_timeout,
-                "max_seconds": settings.max_seconds,
-            }
+            params = {"transport": transport, **stream_params(size, count, settings)}
             metrics = (
                 Metric("msgs_per_s", "msg/s", "msg/s", higher_is_better=True, target=target),
                 Metric("mb_per_s", "MB/s", "MB/s", higher_is_better=True),
@@ -179,6 +184,12 @@ def sender_worker(zmq: ModuleType, chan: Connection, params: dict[str, Any]) -> 
     ctx = zmq.Context()
     sock = _push_socket(zmq, ctx, params)
     sock.connect(params["endpoint"])
+    send_and_hold(zmq, chan, ctx, sock, params)
+
+
+def send_and_hold(zmq: ModuleType, chan: Connection, ctx: Any, sock: Any,
+                  params: dict[str, Any]) -> None:
+    """Send the stream on a connected PUSH, report the time, close once told to stop."""
     report(chan, {"send_seconds": _send(sock, params)})
     wait_for_stop(chan)
     sock.setsockopt(zmq.LINGER, 0)

@@ -23,8 +23,14 @@ from types import ModuleType
 from typing import Any
 
 from benchmarks.core import BenchError, Case, Measurement, Metric, Settings, Target, Variant
-from benchmarks.procs import START_TIMEOUT, Worker, report, wait_for_stop
-from benchmarks.throughput import HWM_BYTES, _pull_socket, _push_socket, _receive, _send
+from benchmarks.procs import START_TIMEOUT, Worker, report
+from benchmarks.throughput import (
+    _pull_socket,
+    _push_socket,
+    _receive,
+    send_and_hold,
+    stream_params,
+)
 
 SIZES: dict[int, str] = {64: "64 B", 65536: "64 KiB"}
 
@@ -42,14 +48,8 @@ def variants(settings: Settings) -> list[Variant]:
     divisor = QUICK_DIVISOR if settings.quick else 1
     result = []
     for size, label in SIZES.items():
-        params = {
-            "size": size,
-            "count": COUNTS[size] // divisor,
-            "hwm": max(1, min(1000, HWM_BYTES // size)),
-            "idle_timeout": settings.idle_timeout,
-            "max_seconds": settings.max_seconds,
-            "tmpdir": settings.tmpdir,
-        }
+        params = {**stream_params(size, COUNTS[size] // divisor, settings),
+                  "tmpdir": settings.tmpdir}
         metrics = (
             Metric("tcp_msgs_per_s", "tcp msg/s", "msg/s", higher_is_better=True),
             Metric("tls_msgs_per_s", "tls+tcp msg/s", "msg/s", higher_is_better=True),
@@ -93,11 +93,7 @@ def sender_worker(zmq: ModuleType, chan: Connection, params: dict[str, Any]) -> 
     if params["transport"] == "tls+tcp":
         sock.setsockopt(zmq.TLS_CA, params["ca_pem"])
     sock.connect(params["endpoint"])
-    report(chan, {"send_seconds": _send(sock, params)})
-    wait_for_stop(chan)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.close()
-    ctx.term()
+    send_and_hold(zmq, chan, ctx, sock, params)
 
 
 def _rate(impl: str, params: dict[str, Any]) -> tuple[float, list[str]]:
