@@ -481,11 +481,20 @@ def _whole_days(text: str, minimum: int) -> int:
     return days
 
 
+def _key_file_options(parser: argparse.ArgumentParser, days: int) -> None:
+    """The options of the ``tls`` commands that make a key and its certificate."""
+    parser.add_argument("--out", metavar="DIR", required=True,
+                        help="directory for the files (created with mode 0700 if missing)")
+    parser.add_argument("--days", metavar="N", type=_days, default=days,
+                        help="validity in days (default: %(default)s)")
+    parser.add_argument("--key-type", choices=("ed25519", "ecdsa", "rsa"), default="ecdsa",
+                        help="the kind of key to generate: ed25519, ecdsa (P-256, the "
+                             "default) or rsa (3072 bits)")
+    parser.add_argument("--force", action="store_true", help="replace existing files")
+
+
 def _add_tls_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``securemq tls`` command group."""
-    key_types = ("ed25519", "ecdsa", "rsa")
-    key_help = ("the kind of key to generate: ed25519, ecdsa (P-256, the default) or "
-                "rsa (3072 bits)")
     tls = sub.add_parser(
         "tls", help="make and inspect X.509 certificates for tls+tcp://",
         description="Make a private CA, issue server and client certificates signed by "
@@ -500,14 +509,9 @@ def _add_tls_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "DIR/ca.crt (the certificate every peer trusts) and DIR/ca.key "
                     "(its private key; keep it off the peers), then print their paths, "
                     "the expiry date and the pin.")
-    ca.add_argument("--out", metavar="DIR", required=True,
-                    help="directory for the files (created with mode 0700 if missing)")
     ca.add_argument("--name", metavar="CN", default="securemq CA",
                     help="the CA's common name (default: %(default)s)")
-    ca.add_argument("--days", metavar="N", type=_days, default=3650,
-                    help="validity in days (default: %(default)s)")
-    ca.add_argument("--key-type", choices=key_types, default="ecdsa", help=key_help)
-    ca.add_argument("--force", action="store_true", help="replace existing files")
+    _key_file_options(ca, days=3650)
 
     issue = tls_sub.add_parser(
         "issue", help="issue a server or client certificate signed by a CA",
@@ -519,8 +523,6 @@ def _add_tls_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="the CA certificate (ca.crt)")
     issue.add_argument("--ca-key", metavar="FILE", required=True,
                        help="the file holding the CA's private key (ca.key)")
-    issue.add_argument("--out", metavar="DIR", required=True,
-                       help="directory for the files (created with mode 0700 if missing)")
     issue.add_argument("--name", metavar="NAME", required=True,
                        help="base name of the files and common name of the certificate")
     issue.add_argument("--san", metavar="DNS-or-IP", action="append", default=[],
@@ -528,10 +530,7 @@ def _add_tls_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             "or comma-separated; DNS:/IP: prefixes force one reading)")
     issue.add_argument("--role", choices=("server", "client", "both"), default="server",
                        help="serverAuth, clientAuth or both (default: %(default)s)")
-    issue.add_argument("--days", metavar="N", type=_days, default=365,
-                       help="validity in days (default: %(default)s)")
-    issue.add_argument("--key-type", choices=key_types, default="ecdsa", help=key_help)
-    issue.add_argument("--force", action="store_true", help="replace existing files")
+    _key_file_options(issue, days=365)
 
     show = tls_sub.add_parser(
         "show", help="describe certificates",
