@@ -497,6 +497,16 @@ def test_transient_views_never_outlive_their_chunk(
     assert not dec.pending
 
 
+def test_transient_part_before_a_large_frame_is_kept_as_a_copy() -> None:
+    """A viewed first part, then the header of a large frame: the part waits for the rest
+    of its message, so it must not stay a view of the chunk (found by the property above).
+    """
+    first, big = b"\x00" * 2048, b"\x01" * (LARGE_FRAME + 1)
+    stream = wire([[first, big]])
+    cut = 9 + len(first) + 9
+    assert decode_transient([stream[:cut], stream[cut:]])[0] == [("msg", [first, big])]
+
+
 def test_transient_decoder_views_large_frames_only() -> None:
     """A chunk led by a large frame is decoded into views of it; small ones are copied."""
     big, small = b"b" * 4096, b"s" * 40

@@ -350,8 +350,8 @@ class FrameDecoder:
                     self._large_have = n - start
                     self._large_need = size
                     self._large_flags = flags
-                    self._cur = cur
-                    return
+                    off = n
+                    break
                 self._need = end - off
                 break
             body = data[start:end]
