@@ -481,7 +481,14 @@ class Socket:
                 self._tx = msg
                 raise
         else:
-            self._send_msg([frame], flags)
+            # _send_msg, inlined: the hot path of every sender.
+            msg = [frame]
+            if self._mailbox.q:
+                self._process()
+            try:
+                self._pattern.send(msg)
+            except Again:
+                self._send_waiting(msg, flags)
         return _TRACKER if track else None
 
     def _check_first(self, frame: Any, flags: int) -> None:
@@ -498,15 +505,18 @@ class Socket:
     def _send_msg(self, msg: Message, flags: int) -> None:
         if self._mailbox.q:
             self._process()
-        pattern = self._pattern
         try:
-            pattern.send(msg)
-            return
+            self._pattern.send(msg)
         except Again:
-            timeo = self._opts.sndtimeo
-            if flags & _DONTWAIT or timeo == 0:
-                raise
+            self._send_waiting(msg, flags)
+
+    def _send_waiting(self, msg: Message, flags: int) -> None:
+        """No room for ``msg`` at once: wait as ``flags`` and ``sndtimeo`` allow."""
+        timeo = self._opts.sndtimeo
+        if flags & _DONTWAIT or timeo == 0:
+            raise _AGAIN.with_traceback(None)
         deadline = self._deadline(timeo)
+        pattern = self._pattern
         while True:
             self._wait(deadline)
             try:
@@ -566,24 +576,31 @@ class Socket:
         try:
             msg = pattern.recv()
         except Again:
-            timeo = self._opts.rcvtimeo
-            if flags & _DONTWAIT or timeo == 0:
-                raise
-            deadline = self._deadline(timeo)
-            while True:
-                self._wait_reading(deadline)
-                try:
-                    msg = pattern.recv()
-                    break
-                except Again:
-                    continue
-        # Having received the last message waiting from that peer, the next send is
-        # likely a reply someone waits for: let it be written from this thread (see
-        # Engine._kick). With more input queued we are in a burst: let the I/O thread
-        # batch the replies instead.
+            msg = self._recv_waiting(pattern, flags)
+        if pattern.replies:
+            self._expect_reply(pattern)
+        return msg
+
+    def _expect_reply(self, pattern: Pattern) -> None:
+        """Having received the last message waiting from that peer, the next send is
+        likely a reply someone waits for: let it be written from this thread (see
+        Engine._kick). With more input queued we are in a burst: let the I/O thread
+        batch the replies instead."""
         peer = pattern.last_peer
         self._owner.direct = peer is None or not peer.inp.q
-        return msg
+
+    def _recv_waiting(self, pattern: Pattern, flags: int) -> Message:
+        """Nothing to receive at once: wait as ``flags`` and ``rcvtimeo`` allow."""
+        timeo = self._opts.rcvtimeo
+        if flags & _DONTWAIT or timeo == 0:
+            raise _AGAIN.with_traceback(None)
+        deadline = self._deadline(timeo)
+        while True:
+            self._wait_reading(deadline)
+            try:
+                return pattern.recv()
+            except Again:
+                continue
 
     def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
         """Receive one frame: ``bytes``, or a :class:`Frame` with ``copy=False``.
@@ -596,7 +613,16 @@ class Socket:
             self._check_usable()
         rx = self._rx
         if rx is None:
-            msg = self._recv_msg(flags)
+            # _recv_msg, inlined: the hot path of every receiver.
+            if self._mailbox.q:
+                self._process()
+            pattern = self._pattern
+            try:
+                msg = pattern.recv()
+            except Again:
+                msg = self._recv_waiting(pattern, flags)
+            if pattern.replies:
+                self._expect_reply(pattern)
             if len(msg) == 1:
                 frame = msg[0]
                 if copy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from securemq.patterns.pubsub import SubscriptionIndex
+from securemq.patterns.pubsub import FEW_TOPICS, SubscriptionIndex
 
 
 def brute(subs: dict[bytes, set[str]], data: bytes) -> set[str]:
@@ -81,3 +81,23 @@ def test_matches_a_brute_force_model(ops: list[tuple[bool, bytes, str]], data: b
                     del model[topic]
     assert set(idx.match(data)) == brute(model, data)
     assert idx.matches(data) == bool(brute(model, data))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.binary(max_size=3)), max_size=60),
+       st.binary(max_size=6))
+def test_prefix_tuple_agrees_with_the_index(ops: list[tuple[bool, bytes]], data: bytes) -> None:
+    """The SUB's shortcut (``startswith`` over ``prefixes``) answers as ``matches`` does,
+    below and above FEW_TOPICS, after removals too."""
+    idx = SubscriptionIndex(counted=True)
+    for add, topic in ops:
+        if add:
+            idx.add(topic, None)
+        else:
+            idx.remove(topic, None)
+        prefixes = idx.prefixes
+        if len(idx) <= FEW_TOPICS:
+            assert prefixes is not None and set(prefixes) == set(idx.subs)
+            assert data.startswith(prefixes) == idx.matches(data)
+        else:
+            assert prefixes is None

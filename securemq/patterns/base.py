@@ -233,3 +233,7 @@ class Pattern:
 
     #: The peer the last received message came from, for ``Frame.get(property)``.
     last_peer: Peer | None = None
+
+    #: Whether what this type sends may answer what it received (see ``Socket.recv``).
+    #: Receive-only types say no and skip that bookkeeping on every message.
+    replies = True

@@ -39,6 +39,8 @@ class Push(Pattern):
 class Pull(Pattern):
     """Receives from all connected PUSH peers in turn; never sends."""
 
+    replies = False
+
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self.fq = self._fair_queue()

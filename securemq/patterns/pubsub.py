@@ -20,6 +20,10 @@ from .base import Pattern
 
 _AGAIN = Again()
 
+#: Up to this many topics, matching tries each as a prefix in C (bytes.startswith);
+#: beyond, it looks up the message's prefix of each distinct topic length.
+FEW_TOPICS = 16
+
 
 class SubscriptionIndex:
     """Prefix subscriptions, by subscriber.
@@ -34,13 +38,16 @@ class SubscriptionIndex:
     what was subscribed (a 1 MiB topic is one entry, not a million trie nodes).
     """
 
-    __slots__ = ("_lengths", "_sorted", "counted", "subs")
+    __slots__ = ("_lengths", "_sorted", "counted", "prefixes", "subs")
 
     def __init__(self, counted: bool = False) -> None:
         self.counted = counted
         self.subs: dict[bytes, dict[Any, int]] = {}
         self._lengths: dict[int, int] = {}
         self._sorted: list[int] = []
+        #: Every topic, while there are at most FEW_TOPICS: then ``bytes.startswith``
+        #: with this tuple answers :meth:`matches` in one C call, the usual SUB's case.
+        self.prefixes: tuple[bytes, ...] | None = ()
 
     def add(self, topic: bytes, who: Any) -> bool:
         """Count one subscription of ``who`` to ``topic``; True if the topic is new."""
@@ -52,6 +59,7 @@ class SubscriptionIndex:
             self._lengths[n] = self._lengths.get(n, 0) + 1
             if self._lengths[n] == 1:
                 self._sorted = sorted(self._lengths)
+            self._topics_changed()
         holders[who] = holders.get(who, 0) + 1 if self.counted else 1
         return new
 
@@ -86,6 +94,10 @@ class SubscriptionIndex:
         if not self._lengths[n]:
             del self._lengths[n]
             self._sorted = sorted(self._lengths)
+        self._topics_changed()
+
+    def _topics_changed(self) -> None:
+        self.prefixes = tuple(self.subs) if len(self.subs) <= FEW_TOPICS else None
 
     def match(self, data: bytes) -> Iterable[Any]:
         """Everyone holding a topic that is a prefix of ``data``."""
@@ -93,15 +105,24 @@ class SubscriptionIndex:
         if len(self._sorted) == 1 and not self._sorted[0]:
             holders = subs.get(b"")
             return holders.keys() if holders else ()
-        found: dict[Any, None] = {}
+        first: dict[Any, int] | None = None
+        found: dict[Any, None] | None = None
         size = len(data)
         for n in self._sorted:
             if n > size:
                 break
             holders = subs.get(data[:n])
             if holders:
-                found.update(dict.fromkeys(holders))
-        return found.keys()
+                # Usually one topic matches: hand out its holders without a merged copy.
+                if first is None:
+                    first = holders
+                else:
+                    if found is None:
+                        found = dict.fromkeys(first)
+                    found.update(dict.fromkeys(holders))
+        if found is not None:
+            return found.keys()
+        return first.keys() if first is not None else ()
 
     def matches(self, data: bytes) -> bool:
         """Whether any topic is a prefix of ``data``."""
@@ -308,6 +329,8 @@ class Sub(Pattern):
     one that travels upstream. Every new publisher gets the current set.
     """
 
+    replies = False
+
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self.fq = self._fair_queue()
@@ -359,10 +382,21 @@ class Sub(Pattern):
                 peer.out.write(item)  # subscriptions are never dropped for HWM
 
     def recv(self) -> Message:
-        invert = bool(self.options.invert_matching)
+        fq = self.fq
+        if not self.filter:
+            msg, self.last_peer = fq.recv()
+            return msg
+        index = self.index
+        keep = not self.options.invert_matching
         while True:
-            msg, peer = self.fq.recv()
-            if not self.filter or self.index.matches(msg[0]) is not invert:
+            msg, peer = fq.recv()
+            first = msg[0]
+            prefixes = index.prefixes
+            if prefixes is not None and type(first) is bytes:
+                hit = first.startswith(prefixes)
+            else:
+                hit = index.matches(first)
+            if hit is keep:
                 self.last_peer = peer
                 return msg
 
@@ -376,6 +410,8 @@ class XSub(Sub):
     ``b"\\x01topic"`` subscribes, ``b"\\x00topic"`` unsubscribes; any other message is
     sent to every publisher as it is. Incoming messages are not filtered again.
     """
+
+    replies = True  # a proxy's XSUB forwards requests upstream
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
