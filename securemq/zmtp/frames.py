@@ -315,8 +315,19 @@ class FrameDecoder:
         limit = self.maxmsgsize
         bad_xor = self._bad_xor
         bad_mask = self._bad_mask
+        # Flags 0 is a short, final message frame, valid whenever messages are: with no
+        # size limit below 255 such a frame needs no other check. Most small traffic
+        # is made of them, so they take the short way round the loop.
+        short_ok = not bad_xor and (limit < 0 or limit >= 255)
+        append = messages.append
         while n - off >= 2:
             flags = data[off]
+            if not flags and short_ok and not cur:
+                end = off + 2 + data[off + 1]
+                if end <= n:
+                    append([data[off + 2:end]])
+                    off = end
+                    continue
             if (flags ^ bad_xor) & bad_mask:
                 _refuse_flags(flags, bad_xor)
             if flags & FLAG_LONG:
@@ -366,10 +377,10 @@ class FrameDecoder:
                 cur.append(body)
             elif cur:
                 cur.append(body)
-                messages.append(cur)
+                append(cur)
                 cur = []
             else:
-                messages.append([body])
+                append([body])
         self._cur = cur
         if viewed:
             # Transient input: what outlives this call must not be a view of it.
