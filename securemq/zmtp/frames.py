@@ -301,9 +301,13 @@ class FrameDecoder:
             self._need = 0
         elif not isinstance(data, bytes):
             # Views pay off for large frames only (a small one is cheaper to copy than to
-            # view): judge the chunk by its first frame.
-            viewed = self.transient and type(data) is memoryview and len(data) >= 9 and \
-                bool(data[0] & FLAG_LONG) and _unpack_size(data, 1)[0] >= _VIEW_MIN
+            # view): judge the chunk by its first frame. A chunk that is only the start
+            # of a large frame is viewed in any mode: the loop copies it straight into
+            # the frame's own buffer, so no view outlives this call.
+            first = _unpack_size(data, 1)[0] if type(data) is memoryview and \
+                len(data) >= 9 and data[0] & FLAG_LONG else 0
+            viewed = first >= _VIEW_MIN and (
+                self.transient or (first > LARGE_FRAME and first + 9 > len(data)))
             if not viewed:
                 data = bytes(data)
         # bytes, or a transient memoryview standing in for it: the loop below only indexes
