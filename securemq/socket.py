@@ -104,6 +104,8 @@ class Socket:
         self._closed = False
         self._ctx_term = False
         self._tx: list[Any] = []
+        # Engines whose borrow outlived our last wait for input (see _wait_reading).
+        self._lent: list[Engine] = []
         self._rx: Message | None = None
         self._rx_i = 0
         self._rx_peer: Peer | None = None
@@ -391,9 +393,19 @@ class Socket:
         finally:
             for engine in by_fd.values():
                 engine.give_back()
+            # The borrows linger for the next receive; any other kind of wait gives
+            # them back first (see _return_lent).
+            self._lent = list(by_fd.values())
         self._process()
         if self._ctx_term:
             raise ContextTerminated()
+
+    def _return_lent(self) -> None:
+        """Hand lingering borrows back to the I/O thread before waiting without them:
+        a poller or a blocked send relies on the I/O thread to read our input."""
+        for engine in self._lent:
+            engine.reclaim()
+        self._lent = []
 
     def _wait(self, deadline: float | None) -> None:
         """Block until the mailbox is signalled or ``deadline`` passes, then process it.
@@ -402,6 +414,8 @@ class Socket:
             Again: the deadline passed.
             ContextTerminated: the context was terminated meanwhile.
         """
+        if self._lent:
+            self._return_lent()
         if self._mailbox.q:
             self._process()
             if self._ctx_term:
@@ -424,6 +438,8 @@ class Socket:
 
     def _events(self, mask: int = _POLLIN | _POLLOUT) -> int:
         """The ``EVENTS`` bits among ``mask`` (only those asked for are computed)."""
+        if self._lent:
+            self._return_lent()  # whoever asks is about to wait on our descriptor
         if self._mailbox.q:
             self._process()
         ev = 0

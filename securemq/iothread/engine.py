@@ -58,6 +58,8 @@ RECV_SIZE = 256 * 1024
 SEAL_CHUNK = 256 * 1024
 """TLS: plaintext sealed per write, the most ciphertext held back from the kernel."""
 BATCH = 4096
+BORROW_LINGER = 0.005
+"""Seconds a borrowed stream stays with the application thread after its last wait."""
 JOIN_LIMIT = 256 * 1024
 _READ = READ
 _WRITE = WRITE
@@ -188,7 +190,12 @@ class Engine:
         # Re-entrant: the I/O thread may close the stream from inside its own read.
         self.rlock = threading.RLock()
         self._elock = threading.Lock()
+        #: Reads are the application thread's (see borrow): the I/O thread does not
+        #: watch for input. ``_borrowing`` while that thread waits on the stream.
         self.borrowed = False
+        self._borrowing = False
+        self._released_at = 0.0
+        self._watching = False
         self.fd = -1
         self._hwm_hit = False
         self._wbuf: deque[Buffer] = deque()
@@ -522,18 +529,58 @@ class Engine:
         While borrowed, the borrower polls the descriptor itself and calls
         :meth:`read_borrowed`; this saves the thread hand-off that otherwise sits
         between a message's arrival and a blocked ``recv`` (tens of microseconds).
+
+        The borrow outlives the wait by BORROW_LINGER: a receiver in a loop borrows
+        again without touching the poller, where each wait would otherwise cost two
+        ``epoll_ctl`` calls and wake the I/O thread to read between them. The I/O
+        thread takes the stream back once nobody has waited on it for that long
+        (:meth:`_watch_borrow`), so heartbeats and disconnections are still seen while
+        the application does other things.
         """
-        if self.closed or not self.handshaked or self._read_paused or self.borrowed or \
-                self._io_only:
-            return False
-        self.borrowed = True
-        self._apply_events()
+        with self._elock:
+            if self.closed or not self.handshaked or self._read_paused or \
+                    self._borrowing or self._io_only:
+                return False
+            self._borrowing = True
+            if self.borrowed:
+                return True
+            self.borrowed = True
+            self.reactor.modify(self.fd, self._events & ~_READ)
+            if self._watching:
+                return True
+            self._watching = True
+        self.reactor.call_soon_threadsafe(self._watch_borrow)
         return True
 
     def give_back(self) -> None:
-        """End a borrow: the I/O thread reads again (level-triggered: nothing is lost)."""
-        self.borrowed = False
-        self._apply_events()
+        """End a wait on the stream; the borrow itself lingers (see :meth:`borrow`)."""
+        self._released_at = time.monotonic()
+        self._borrowing = False
+
+    def reclaim(self) -> None:
+        """Give the stream back to the I/O thread now, unless a wait is using it
+        (its socket is about to wait some other way, e.g. in a poller)."""
+        with self._elock:
+            if self._borrowing or not self.borrowed:
+                return
+            self.borrowed = False
+            if not self.closed:
+                self.reactor.modify(self.fd, self._events)
+
+    def _watch_borrow(self) -> None:
+        """I/O thread: take the stream back once it has been idle for BORROW_LINGER."""
+        if self.borrowed and not self.closed and (
+                self._borrowing or time.monotonic() - self._released_at < BORROW_LINGER):
+            self.reactor.call_later(BORROW_LINGER, self._watch_borrow)
+            return
+        self.reclaim()
+        with self._elock:
+            self._watching = False
+            rearm = self.borrowed and not self.closed  # borrowed again meanwhile
+            if rearm:
+                self._watching = True
+        if rearm:
+            self.reactor.call_later(BORROW_LINGER, self._watch_borrow)
 
     def read_borrowed(self) -> None:
         """Read once from the borrower's thread; hand anything but messages over."""
