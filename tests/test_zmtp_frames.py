@@ -23,6 +23,7 @@ from securemq.error import (
     UnspecifiedProtocolError,
 )
 from securemq.zmtp.frames import (
+    JOIN_RUN,
     LARGE_FRAME,
     MAX_FRAME_SIZE,
     Buffer,
@@ -129,19 +130,28 @@ def test_encode_messages_vectors(messages: list[list[bytes]], expected: bytes) -
     assert wire(messages) == expected
 
 
-def test_encode_messages_passes_bodies_through_uncopied() -> None:
-    # ARCHITECTURE rule 4: a body is a separate buffer, never joined to its header.
+def test_encode_messages_passes_large_bodies_through_uncopied() -> None:
+    # ARCHITECTURE rule 4: a large body is a separate buffer, never joined to its header;
+    # small frames around it are joined into runs.
     big = b"z" * (LARGE_FRAME + 1)
     view = memoryview(b"abc")
     out: list[Buffer] = []
-    encode_messages([[big, view]], out)
-    assert out[1] is big and out[3] is view
+    encode_messages([[b"a"], [view, big, b"b"], [big]], out)
+    assert [b is big for b in out] == [False, True, False, True]
+    assert out[0] == b"\x00\x01a\x01\x03abc\x03" + struct.pack(">Q", len(big))
+    assert out[2] == b"\x00\x01b\x02" + struct.pack(">Q", len(big))
 
 
-def test_encode_messages_appends() -> None:
+def test_encode_messages_joins_runs_of_bounded_size() -> None:
     out: list[Buffer] = [b"already"]
     assert encode_messages([[b"a"]], out) == 3
-    assert out[0] == b"already" and len(out) == 3
+    assert out == [b"already", b"\x00\x01a"]
+    small = [[b"x" * 200]] * 5000  # 1 MB of small frames
+    out = []
+    total = encode_messages(small, out)
+    assert b"".join(out) == b"".join(b"\x00\xc8" + m[0] for m in small)
+    assert total == 1_010_000 and len(out) == 4  # three full runs and the rest
+    assert all(JOIN_RUN <= len(b) < JOIN_RUN + 202 for b in out[:3])
 
 
 # -- decoder: well-formed input -------------------------------------------------------------

@@ -733,15 +733,12 @@ class Engine:
             self._send(io=True)
 
     def _queue(self, bufs: list[Buffer]) -> None:
-        """Join small buffers into large writes; keep large frames as they are."""
+        """Join small buffers into large writes; keep large frames as they are.
+
+        Messages come already joined into runs (see encode_messages); what is left to
+        join here is a run with the commands and greeting around it.
+        """
         wbuf = self._wbuf
-        if len(bufs) > 1 and sum(map(len, bufs)) <= 4 * JOIN_LIMIT and \
-                max(map(len, bufs)) < LARGE_FRAME:
-            # The usual batch of small messages (a full one of 64 B messages is 270 KB):
-            # one join, sized in C rather than by the loop below, which costs a few
-            # bytecodes per header and per body.
-            wbuf.append(b"".join(bufs))
-            return
         parts: list[Buffer] = []
         size = 0
         for b in bufs:
