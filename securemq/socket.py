@@ -414,8 +414,6 @@ class Socket:
             Again: the deadline passed.
             ContextTerminated: the context was terminated meanwhile.
         """
-        if self._lent:
-            self._return_lent()
         if self._mailbox.q:
             self._process()
             if self._ctx_term:
@@ -426,6 +424,10 @@ class Socket:
         timeout = None if deadline is None else deadline - time.monotonic()
         if timeout is not None and timeout <= 0:
             raise _AGAIN.with_traceback(None)
+        if self._lent:
+            # Only now that we sleep: a mailbox that merely had something in it must
+            # not end the borrows of a receive loop.
+            self._return_lent()
         self._owner.direct = True  # we waited: the next send is latency-bound
         self._mailbox.wait(timeout)
         self._process()
