@@ -60,6 +60,9 @@ SEAL_CHUNK = 256 * 1024
 BATCH = 4096
 BORROW_LINGER = 0.005
 """Seconds a borrowed stream stays with the application thread after its last wait."""
+BORROW_WATCH = 0.1
+"""Seconds between looks at a borrow whose borrower is waiting: the longest a stream
+stays unread by anyone after a long wait ends."""
 JOIN_LIMIT = 256 * 1024
 _READ = READ
 _WRITE = WRITE
@@ -568,11 +571,19 @@ class Engine:
                 self.reactor.modify(self.fd, self._events)
 
     def _watch_borrow(self) -> None:
-        """I/O thread: take the stream back once it has been idle for BORROW_LINGER."""
-        if self.borrowed and not self.closed and (
-                self._borrowing or time.monotonic() - self._released_at < BORROW_LINGER):
-            self.reactor.call_later(BORROW_LINGER, self._watch_borrow)
-            return
+        """I/O thread: take the stream back once it has been idle for BORROW_LINGER.
+
+        While the borrower is waiting on the stream (reading it itself) the next look
+        is BORROW_WATCH away rather than BORROW_LINGER: a receiver blocked for a long
+        time costs the I/O thread ten wake-ups a second, not two hundred.
+        """
+        if self.borrowed and not self.closed:
+            if self._borrowing:
+                self.reactor.call_later(BORROW_WATCH, self._watch_borrow)
+                return
+            if time.monotonic() - self._released_at < BORROW_LINGER:
+                self.reactor.call_later(BORROW_LINGER, self._watch_borrow)
+                return
         self.reclaim()
         with self._elock:
             self._watching = False
