@@ -88,16 +88,27 @@ def encode_messages(messages: Sequence[Sequence[Buffer]], out: list[Buffer]) -> 
     run: list[Buffer] = []
     add = run.append
     for msg in messages:
+        if total - mark >= JOIN_RUN:
+            out.append(b"".join(run))
+            run.clear()
+            mark = total
         last = len(msg) - 1
         if last == 0:
-            # The common single-frame message gets its own branch: no loop, no flag math.
             body = msg[0]
             size = len(body)
             if size < 256:
+                # The common short single-frame message: no loop, no flag math.
                 add(_SHORT_LAST[size])
+                add(body)
+                total += 2 + size
+                continue
+        for i, body in enumerate(msg):
+            size = len(body)
+            if size < 256:
+                add((_SHORT_MORE if i < last else _SHORT_LAST)[size])
                 total += 2 + size
             else:
-                add(_LONG.pack(FLAG_LONG, size))
+                add(_LONG.pack(FLAG_LONG | FLAG_MORE if i < last else FLAG_LONG, size))
                 total += 9 + size
                 if size >= LARGE_FRAME:
                     out.append(b"".join(run))
@@ -106,26 +117,6 @@ def encode_messages(messages: Sequence[Sequence[Buffer]], out: list[Buffer]) -> 
                     mark = total
                     continue
             add(body)
-        else:
-            for i, body in enumerate(msg):
-                size = len(body)
-                if size < 256:
-                    add((_SHORT_MORE if i < last else _SHORT_LAST)[size])
-                    total += 2 + size
-                else:
-                    add(_LONG.pack(FLAG_LONG | FLAG_MORE if i < last else FLAG_LONG, size))
-                    total += 9 + size
-                    if size >= LARGE_FRAME:
-                        out.append(b"".join(run))
-                        out.append(body)
-                        run.clear()
-                        mark = total
-                        continue
-                add(body)
-        if total - mark >= JOIN_RUN:
-            out.append(b"".join(run))
-            run.clear()
-            mark = total
     if run:
         out.append(b"".join(run))
     return total
