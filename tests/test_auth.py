@@ -163,6 +163,18 @@ def refused(mon: Any, status: int = 400) -> None:
     assert outcome(mon) == (E.HANDSHAKE_FAILED_AUTH, status)
 
 
+def cut_off(mon: Any) -> None:
+    """A live session was closed (DISCONNECTED) and its reconnection refused by ZAP."""
+    seen = []
+    while True:
+        assert mon.poll(WAIT_MS), f"alice was not cut off; saw {seen}"
+        event = E(int(recv_monitor_message(mon)["event"]))
+        seen.append(event)
+        if event == E.HANDSHAKE_FAILED_AUTH:
+            break
+    assert E.DISCONNECTED in seen
+
+
 def curve_server_opts(server_secret: bytes, **more: Any) -> dict[str, Any]:
     return {"curve_server": True, "curve_secretkey": server_secret, **more}
 
@@ -477,14 +489,7 @@ def test_removed_plain_user_is_cut_off(rig: Rig, tmp_path: Path, how: str) -> No
         edited = PasswordStore({"bob": "pw-bob"}, n=2**4)
         edited.save(tmp_path / "passwords.new")
         os.replace(tmp_path / "passwords.new", tmp_path / "passwords")  # seen when idle
-    seen = []
-    while True:
-        assert mon.poll(WAIT_MS), f"alice was not cut off; saw {seen}"
-        event = E(int(recv_monitor_message(mon)["event"]))
-        seen.append(event)
-        if event == E.HANDSHAKE_FAILED_AUTH:
-            break
-    assert E.DISCONNECTED in seen
+    cut_off(mon)
     b.send(b"still here")
     assert srv.recv_multipart()[1] == b"still here"
 
@@ -513,14 +518,7 @@ def test_revoked_key_cuts_its_live_session(rig: Rig, keydir: Path) -> None:
 
     os.unlink(keydir / "alice.key")
     # Alice's session is cut (DISCONNECTED), and her reconnection refused by ZAP.
-    seen = []
-    while True:
-        assert mon.poll(WAIT_MS), f"alice was not cut off; saw {seen}"
-        event = E(int(recv_monitor_message(mon)["event"]))
-        seen.append(event)
-        if event == E.HANDSHAKE_FAILED_AUTH:
-            break
-    assert E.DISCONNECTED in seen
+    cut_off(mon)
     # Bob is untouched.
     b.send(b"still here")
     assert srv.recv_multipart()[1] == b"still here"
