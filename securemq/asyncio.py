@@ -58,6 +58,8 @@ class Socket(_SyncSocket):
     Use it from the thread that runs its event loop, as with pyzmq.
     """
 
+    __slots__ = ("_changes", "_recheck_due", "_waiters", "_watch_fd", "_watch_loop")
+
     def __init__(self, context: _SyncContext, socket_type: int) -> None:
         #: Futures of the tasks awaiting this socket, and the events each wants.
         self._waiters: dict[asyncio.Future[int], int] = {}
