@@ -125,11 +125,11 @@ class Socket:
     ``AttributeError``, not a new attribute: the socket has slots, no ``__dict__``.
     """
 
-    __slots__ = ("__weakref__", "_closed", "_ctx_term", "_inproc_binds", "_inproc_peers",
-                 "_last_endpoint", "_lent", "_listeners", "_mailbox", "_monitor",
-                 "_monitor_socket", "_next_connect_id", "_opts", "_owner", "_pattern", "_rx",
-                 "_rx_i", "_rx_peer", "_sessions", "_tls_sources", "_tx", "context",
-                 "socket_type")
+    __slots__ = ("__weakref__", "_ahead", "_closed", "_ctx_term", "_inproc_binds",
+                 "_inproc_peers", "_last_endpoint", "_lent", "_listeners", "_mailbox",
+                 "_monitor", "_monitor_socket", "_next_connect_id", "_opts", "_owner",
+                 "_pattern", "_rx", "_rx_i", "_rx_peer", "_sessions", "_tls_sources", "_tx",
+                 "context", "socket_type")
     context: Context
     socket_type: int
 
@@ -150,6 +150,7 @@ class Socket:
         self._opts = Options(socket_type)
         self._mailbox = Mailbox()
         self._pattern = factory(self._opts)
+        self._ahead = self._pattern.ahead
         self._closed = False
         self._ctx_term = False
         self._tx: list[Any] = []
@@ -217,6 +218,8 @@ class Socket:
             self.set_hwm(value)
             return
         self._opts.set(option, value)
+        if option == C.INVERT_MATCHING:
+            self._pattern.refilter()
 
     def getsockopt(self, option: int) -> Any:
         """Read a socket option (libzmq ``zmq_getsockopt``).
@@ -660,16 +663,21 @@ class Socket:
             self._check_usable()
         rx = self._rx
         if rx is None:
-            # _recv_msg, inlined: the hot path of every receiver.
-            if self._mailbox.q:
-                self._process()
-            pattern = self._pattern
-            try:
-                msg = pattern.recv()
-            except Again:
-                msg = self._recv_waiting(pattern, flags)
-            if pattern.replies:
-                self._expect_reply(pattern)
+            ahead = self._ahead
+            if ahead:
+                # Taken from a pipe by the last pattern.recv (FairQueue.read_ahead).
+                msg = ahead.popleft()
+            else:
+                # _recv_msg, inlined: the hot path of every receiver.
+                if self._mailbox.q:
+                    self._process()
+                pattern = self._pattern
+                try:
+                    msg = pattern.recv()
+                except Again:
+                    msg = self._recv_waiting(pattern, flags)
+                if pattern.replies:
+                    self._expect_reply(pattern)
             if len(msg) == 1:
                 frame = msg[0]
                 if copy:

@@ -54,8 +54,13 @@ class Pull(Pattern):
         self.fq.add(peer)
 
     def recv(self) -> Message:
-        msg, self.last_peer = self.fq.recv()
+        ahead = self.ahead
+        if ahead:
+            return ahead.popleft()
+        fq = self.fq
+        msg, self.last_peer = fq.recv()
+        fq.read_ahead(ahead)
         return msg
 
     def can_recv(self) -> bool:
-        return self.fq.has_message()
+        return bool(self.ahead) or self.fq.has_message()

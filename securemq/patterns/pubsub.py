@@ -16,7 +16,7 @@ from typing import Any
 from ..error import Again, ZMQError
 from ..options import Options
 from ..pipe import Message, Peer, Subscription
-from .base import Pattern
+from .base import Pattern, ahead_room
 
 _AGAIN = Again()
 
@@ -367,12 +367,24 @@ class Sub(Pattern):
         once, so repeats are harmless, and a verbose XPUB upstream sees each one).
         """
         self.index.add(topic, None)
+        self.refilter()  # with invert_matching, a new topic drops messages
         self._upstream(Subscription(True, topic))
 
     def unsubscribe(self, topic: bytes) -> None:
         """Remove a subscription (the ``UNSUBSCRIBE`` option)."""
         if self.index.remove(topic, None):
+            self.refilter()
             self._upstream(Subscription(False, topic))
+
+    def refilter(self) -> None:
+        # libzmq matches when the application receives: a message taken ahead under
+        # the old subscriptions must pass the new ones too.
+        if self.ahead and self.filter:
+            keep = not self.options.invert_matching
+            matches = self.index.matches
+            kept = [m for m in self.ahead if matches(m[0]) is keep]
+            self.ahead.clear()  # the socket holds this deque: change it in place
+            self.ahead.extend(kept)
 
     def _upstream(self, item: Any) -> None:
         for peer in self.peers:
@@ -386,6 +398,9 @@ class Sub(Pattern):
         if not self.filter:
             msg, self.last_peer = fq.recv()
             return msg
+        ahead = self.ahead
+        if ahead:
+            return ahead.popleft()
         index = self.index
         keep = not self.options.invert_matching
         while True:
@@ -398,10 +413,45 @@ class Sub(Pattern):
                 hit = index.matches(first)
             if hit is keep:
                 self.last_peer = peer
+                if not self.options.conflate:
+                    self._read_ahead(keep)
                 return msg
 
+    def _read_ahead(self, keep: bool) -> None:
+        """FairQueue.read_ahead, but only a run of messages that pass the filter.
+
+        The first that does not is put back: were a subscription added before the
+        application gets to it, it would be delivered (libzmq matches at receive).
+        """
+        active = self.fq.active
+        if len(active) != 1:
+            return
+        pipe = active[0].inp
+        n = ahead_room(pipe)
+        if not n:
+            return
+        q = pipe.q
+        append = self.ahead.append
+        popleft = q.popleft
+        prefixes = self.index.prefixes
+        matches = self.index.matches
+        for _ in range(n):
+            msg = popleft()
+            first = msg[0]
+            if prefixes is not None and type(first) is bytes:
+                hit = first.startswith(prefixes)
+            else:
+                hit = matches(first)
+            if hit is not keep:
+                # Only this thread takes from the left; the writer appends on the right.
+                q.appendleft(msg)
+                break
+            append(msg)
+        if pipe.writer_waiting:
+            pipe.read_done()
+
     def can_recv(self) -> bool:
-        return self.fq.has_message()
+        return bool(self.ahead) or self.fq.has_message()
 
 
 class XSub(Sub):

@@ -1,0 +1,152 @@
+"""Read-ahead: PULL and SUB take a batch from a lone peer's pipe (FairQueue.read_ahead).
+
+The batch must not change what the application receives: fairness between peers,
+libzmq's matching at receive time (a subscription change applies to what is already
+queued), readiness for poll, and a blocked writer's wake-up.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import securemq as zmq
+from securemq.constants import SocketOption, SocketType
+from securemq.error import Again
+from securemq.options import Options
+from securemq.patterns.base import AHEAD
+from securemq.patterns.pipeline import Pull
+from securemq.patterns.pubsub import Sub
+from securemq.pipe import Peer, Pipe
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _peer(*messages: bytes, hwm: int = 0) -> Peer:
+    peer = Peer(Pipe(0), Pipe(hwm))
+    peer.inp.q.extend([m] for m in messages)
+    return peer
+
+
+def _sub(*topics: bytes) -> Sub:
+    sub = Sub(Options(SocketType.SUB))
+    for topic in topics:
+        sub.subscribe(topic)
+    return sub
+
+
+def _drain(pattern: Pull | Sub) -> list[bytes]:
+    got = []
+    while True:
+        try:
+            got.append(pattern.recv()[0])
+        except Again:
+            return got
+
+
+def test_pull_takes_a_batch_from_a_lone_peer() -> None:
+    messages = [b"m%d" % i for i in range(AHEAD + 10)]
+    pull = Pull(Options(SocketType.PULL))
+    peer = _peer(*messages)
+    pull.attach(peer)
+    assert pull.recv() == [b"m0"]
+    assert len(pull.ahead) == AHEAD and len(peer.inp.q) == 9
+    assert pull.last_peer is peer
+    assert pull.can_recv()
+    assert [b"m0", *_drain(pull)] == messages
+
+
+def test_pull_keeps_turns_between_two_peers() -> None:
+    pull = Pull(Options(SocketType.PULL))
+    pull.attach(_peer(b"a1", b"a2", b"a3"))
+    pull.attach(_peer(b"b1", b"b2", b"b3"))
+    assert [pull.recv()[0] for _ in range(4)] == [b"a1", b"b1", b"a2", b"b2"]
+    assert not pull.ahead
+
+
+def test_read_ahead_wakes_a_blocked_writer() -> None:
+    pull = Pull(Options(SocketType.PULL))
+    # HWM 32: batches of 2, and the writer is woken at 16 left.
+    peer = _peer(*(b"%d" % i for i in range(19)), hwm=32)
+    woken = []
+    peer.inp.on_writable = lambda: woken.append(True)
+    peer.inp.writer_waiting = True
+    pull.attach(peer)
+    pull.recv()
+    assert woken == [True] and len(peer.inp.q) == 16 and len(pull.ahead) == 2
+
+
+def test_no_read_ahead_below_hwm_16() -> None:
+    pull = Pull(Options(SocketType.PULL))
+    pull.attach(_peer(b"1", b"2", b"3", hwm=15))
+    pull.recv()
+    assert not pull.ahead
+
+
+def test_sub_batch_stops_at_the_first_message_it_would_drop() -> None:
+    sub = _sub(b"a")
+    peer = _peer(b"a1", b"a2", b"b1", b"a3")
+    sub.attach(peer)
+    assert sub.recv() == [b"a1"]
+    assert list(sub.ahead) == [[b"a2"]]
+    # b1 is still queued, so a subscription made now lets it through, as in libzmq.
+    sub.subscribe(b"b")
+    assert _drain(sub) == [b"a2", b"b1", b"a3"]
+
+
+def test_sub_unsubscribe_applies_to_messages_taken_ahead() -> None:
+    sub = _sub(b"a", b"b")
+    sub.attach(_peer(b"a1", b"a2", b"b1", b"a3"))
+    assert sub.recv() == [b"a1"]
+    assert len(sub.ahead) == 3
+    sub.unsubscribe(b"a")
+    assert _drain(sub) == [b"b1"]
+
+
+def test_sub_inverted_subscribe_applies_to_messages_taken_ahead() -> None:
+    sub = _sub(b"a")
+    sub.options.set(SocketOption.INVERT_MATCHING, 1)
+    sub.attach(_peer(b"x1", b"x2", b"y1", b"x3"))
+    assert sub.recv() == [b"x1"]
+    sub.subscribe(b"x")  # inverted: x is no longer wanted
+    assert _drain(sub) == [b"y1"]
+
+
+def test_sub_conflate_takes_nothing_ahead() -> None:
+    sub = _sub(b"")
+    sub.options.set(SocketOption.CONFLATE, 1)
+    sub.attach(_peer(b"1", b"2"))
+    assert sub.recv() == [b"1"]
+    assert not sub.ahead
+
+
+def test_setting_invert_matching_refilters(ctx: zmq.Context) -> None:
+    pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+    sub.linger = pub.linger = 0
+    sub.subscribe(b"a")
+    sub.bind("inproc://read-ahead-invert")
+    pub.connect("inproc://read-ahead-invert")
+    while not sub.poll(10):
+        pub.send(b"a-sync")  # until the PUB knows of the subscription
+    while sub.poll(0):
+        sub.recv()
+    for n in range(3):
+        pub.send(b"a%d" % n)  # inproc: queued in the SUB's pipe before send returns
+    assert sub.recv() == b"a0"
+    sub.invert_matching = 1
+    with pytest.raises(zmq.Again):
+        sub.recv(zmq.NOBLOCK)
+
+
+def test_messages_taken_ahead_are_readable_for_poll(ctx: zmq.Context) -> None:
+    push, pull = ctx.socket(zmq.PUSH), ctx.socket(zmq.PULL)
+    push.linger = pull.linger = 0
+    pull.bind("inproc://read-ahead-poll")
+    push.connect("inproc://read-ahead-poll")
+    for n in range(3):
+        push.send(b"%d" % n)
+    assert pull.recv() == b"0"
+    assert pull.poll(0) == zmq.POLLIN
+    assert pull.getsockopt(zmq.EVENTS) & zmq.POLLIN
+    assert pull.recv_multipart() == [b"1"]
+    assert pull.recv(copy=False).bytes == b"2"
+    assert pull.poll(0) == 0
