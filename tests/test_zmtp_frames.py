@@ -10,6 +10,7 @@ import itertools
 import random
 import struct
 import tracemalloc
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +27,7 @@ from securemq.zmtp.frames import (
     JOIN_RUN,
     LARGE_FRAME,
     MAX_FRAME_SIZE,
+    SPARE_MAX,
     Buffer,
     FrameDecoder,
     encode_command,
@@ -522,6 +524,34 @@ def test_transient_part_before_a_large_frame_is_kept_as_a_copy() -> None:
     stream = wire([[first, big]])
     cut = 9 + len(first) + 9
     assert decode_transient([stream[:cut], stream[cut:]])[0] == [("msg", [first, big])]
+
+
+def test_transient_large_frames_share_one_buffer() -> None:
+    """Sealed traffic gathers large frames in one reused buffer, warm in the cache, and
+    hands out views of it that last until the next call; a command is copied out, and
+    a frame beyond SPARE_MAX gets a buffer of its own."""
+    dec = FrameDecoder()
+    dec.transient = True
+
+    def through_buffer(frame: bytes) -> list[list[bytes]]:
+        assert dec.feed(memoryview(frame[:1000])) == []
+        view = dec.large_buffer()
+        assert view is not None
+        view[:len(frame) - 1000] = frame[1000:]
+        return dec.large_filled(len(frame) - 1000)
+
+    a, b = b"a" * (LARGE_FRAME + 100), b"b" * (LARGE_FRAME + 50)
+    ((body_a,),) = through_buffer(wire([[a]]))
+    assert bytes(body_a) == a
+    spare = cast(memoryview, body_a).obj
+    ((body_b,),) = through_buffer(wire([[b]]))
+    assert bytes(body_b) == b and cast(memoryview, body_b).obj is spare
+    assert through_buffer(encode_command(b"BIG", a)) == []
+    assert type(dec.command) is bytes and dec.command == b"\x03BIG" + a
+    dec.command = None
+    c = b"c" * (SPARE_MAX + 1)
+    ((body_c,),) = through_buffer(wire([[c]]))
+    assert type(body_c) is bytes and body_c == c
 
 
 def test_transient_decoder_views_large_frames_only() -> None:

@@ -60,6 +60,10 @@ _PREALLOC = 1024 * 1024
 #: at least this large (see FrameDecoder.transient).
 _VIEW_MIN = 2048
 
+#: A transient decoder gathers large frames up to this size in one buffer it keeps and
+#: reuses (see FrameDecoder.transient); larger ones get a buffer each.
+SPARE_MAX = 256 * 1024
+
 
 def frame_header(size: int, more: bool = False, command: bool = False) -> bytes:
     """Return the flags and size octets that precede a frame body of ``size`` octets."""
@@ -189,8 +193,8 @@ class FrameDecoder:
     """
 
     __slots__ = ("_bad_mask", "_bad_xor", "_buf", "_cur", "_large", "_large_body",
-                 "_large_flags", "_large_have", "_large_need", "_need", "command", "error",
-                 "maxmsgsize", "transient")
+                 "_large_flags", "_large_have", "_large_need", "_need", "_spare",
+                 "_spare_lent", "_spare_used", "command", "error", "maxmsgsize", "transient")
 
     def __init__(self, maxmsgsize: int = -1) -> None:
         self.maxmsgsize = maxmsgsize
@@ -207,6 +211,11 @@ class FrameDecoder:
         self._large_have = 0
         self._large_need = 0
         self._large_flags = 0
+        # Transient mode: the reusable buffer for large frames, whether the frame being
+        # gathered is in it, and whether a body handed out by this call is a view of it.
+        self._spare: bytearray | None = None
+        self._spare_used = False
+        self._spare_lent = False
         #: The command frame (name + data) that stopped the last :meth:`feed`, if any.
         #: Decoding pauses after each command so that the caller sees commands and
         #: messages in stream order; call ``feed(b"")`` to go on.
@@ -221,9 +230,12 @@ class FrameDecoder:
         # covers both, so the traffic hot path pays nothing for the handshake rule.
         self._bad_xor = 0
         self._bad_mask = _RESERVED
-        #: Whether :meth:`feed` may return bodies that are views of a memoryview input,
-        #: valid only until the caller reuses that buffer: for sealed traffic, whose
-        #: frames are opened (copied out) at once, so large ones are never copied twice.
+        #: Whether :meth:`feed` and :meth:`large_filled` may return bodies that are views
+        #: of a memoryview input or of a buffer the decoder reuses, valid only until the
+        #: caller reuses its buffer or calls the decoder again: for sealed traffic,
+        #: whose frames are opened (copied out) at once. Large frames are then never
+        #: copied twice, and are gathered in warm memory rather than a fresh allocation
+        #: each (whose first touch, page by page, cost more than the copy).
         self.transient = False
 
     @property
@@ -271,6 +283,7 @@ class FrameDecoder:
         """
         if self.error is not None:
             raise self.error
+        self._spare_lent = False  # the caller is done with what the last call returned
         messages: list[list[bytes]] = []
         try:
             self._decode(data, messages)
@@ -282,6 +295,7 @@ class FrameDecoder:
             self._cur = []
             self._large = None
             self._large_body = None
+            self._spare_used = False
             if messages:
                 return messages
             raise
@@ -360,7 +374,14 @@ class FrameDecoder:
                     # A size field alone makes us set aside at most _PREALLOC octets
                     # that have not arrived; beyond that the buffer grows with the data.
                     ba: bytearray | memoryview
-                    if size - (n - start) <= _PREALLOC:
+                    if self.transient and size <= SPARE_MAX and not self._spare_lent:
+                        spare = self._spare
+                        if spare is None or len(spare) < size:
+                            spare = self._spare = bytearray(size)
+                        ba = memoryview(spare)[:size]
+                        ba[:n - start] = memoryview(data)[start:]
+                        self._spare_used = True
+                    elif size - (n - start) <= _PREALLOC:
                         fresh = _fresh_bytes(size)
                         if fresh is not None:
                             self._large_body, ba = fresh
@@ -419,6 +440,7 @@ class FrameDecoder:
     def large_filled(self, n: int) -> list[list[bytes]]:
         """Account for ``n`` octets read into :meth:`large_buffer`; return messages."""
         self._large_have += n
+        self._spare_lent = False  # as in feed
         messages: list[list[bytes]] = []
         if self._large_have >= self._large_need:
             try:
@@ -450,13 +472,22 @@ class FrameDecoder:
         ba = self._large
         assert ba is not None
         self._large = None
-        if self._large_body is not None:
+        flags = self._large_flags
+        body: bytes
+        if self._spare_used:
+            self._spare_used = False
+            if flags & FLAG_COMMAND:
+                body = bytes(ba)  # a command outlives the call that decoded it
+            else:
+                # Until the next call: a second large frame in this one gets its own.
+                self._spare_lent = True
+                body = cast(bytes, ba)
+        elif self._large_body is not None:
             body = self._large_body
             self._large_body = None
             ba.release()  # type: ignore[union-attr]
         else:
             body = bytes(ba)
-        flags = self._large_flags
         if flags & FLAG_COMMAND:
             if flags & FLAG_MORE:
                 raise MalformedCommand("command frame with MORE flag",
