@@ -44,6 +44,9 @@ class Pipe:
     __slots__ = ("_lock", "closed", "has_commands", "hwm", "lwm", "on_readable",
                  "on_writable", "q", "reader_asleep", "writer_waiting")
 
+    #: Whether the pipe keeps only its newest message (a ConflatePipe).
+    conflate = False
+
     def __init__(self, hwm: int = 1000) -> None:
         self.q: deque[PipeItem] = deque()
         self.hwm = hwm
@@ -169,13 +172,20 @@ class ConflatePipe(Pipe):
 
     __slots__ = ()
 
+    conflate = True
+
+    def __init__(self, hwm: int = 0) -> None:
+        super().__init__(hwm)
+        # One append replaces the old message atomically: a reader that saw the
+        # queue non-empty never finds it empty when it pops (clear-then-append could).
+        self.q = deque(maxlen=1)
+
     def full(self) -> bool:
         """Never full: a new message replaces the old one."""
         return False
 
     def write(self, msg: PipeItem) -> None:
         """Replace whatever is queued with ``msg``."""
-        self.q.clear()
         self.q.append(msg)
         if self.reader_asleep:
             self.wake_reader()

@@ -16,7 +16,7 @@ from securemq.options import Options
 from securemq.patterns.base import AHEAD
 from securemq.patterns.pipeline import Pull
 from securemq.patterns.pubsub import Sub
-from securemq.pipe import Peer, Pipe
+from securemq.pipe import ConflatePipe, Peer, Pipe
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -111,12 +111,19 @@ def test_sub_inverted_subscribe_applies_to_messages_taken_ahead() -> None:
     assert _drain(sub) == [b"y1"]
 
 
-def test_sub_conflate_takes_nothing_ahead() -> None:
-    sub = _sub(b"")
-    sub.options.set(SocketOption.CONFLATE, 1)
-    sub.attach(_peer(b"1", b"2"))
-    assert sub.recv() == [b"1"]
-    assert not sub.ahead
+@pytest.mark.parametrize("kind", [SocketType.PULL, SocketType.SUB])
+def test_conflating_pipes_give_nothing_ahead(kind: SocketType) -> None:
+    pattern = Pull(Options(kind)) if kind == SocketType.PULL else _sub(b"")
+    peer = Peer(Pipe(0), ConflatePipe(0))
+    peer.inp.write([b"old"])
+    pattern.attach(peer)
+    assert pattern.recv() == [b"old"]
+    for n in range(2 * AHEAD):
+        peer.inp.write([b"%d" % n])
+    assert pattern.recv() == [b"%d" % (2 * AHEAD - 1)]
+    assert not pattern.ahead
+    peer.inp.write([b"newest"])
+    assert pattern.recv() == [b"newest"]
 
 
 def test_setting_invert_matching_refilters(ctx: zmq.Context) -> None:

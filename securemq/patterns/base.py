@@ -33,8 +33,11 @@ def ahead_room(pipe: Pipe) -> int:
 
     Taken messages free room for the writer before the application has them, so a
     batch stretches the pipe's high-water mark: by a sixteenth at most, and not at all
-    for a mark below 16, whose exact count a caller may rely on.
+    for a mark below 16, whose exact count a caller may rely on. A conflating pipe
+    gives none: its newest message must replace the one queued.
     """
+    if pipe.conflate:
+        return 0
     hwm = pipe.hwm
     room = hwm >> 4 if 0 < hwm < AHEAD * 16 else AHEAD
     n = len(pipe.q)

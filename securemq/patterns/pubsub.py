@@ -413,8 +413,7 @@ class Sub(Pattern):
                 hit = index.matches(first)
             if hit is keep:
                 self.last_peer = peer
-                if not self.options.conflate:
-                    self._read_ahead(keep)
+                self._read_ahead(keep)
                 return msg
 
     def _read_ahead(self, keep: bool) -> None:
