@@ -526,6 +526,18 @@ def test_transient_part_before_a_large_frame_is_kept_as_a_copy() -> None:
     assert decode_transient([stream[:cut], stream[cut:]])[0] == [("msg", [first, big])]
 
 
+def test_transient_large_part_held_for_its_message_is_a_copy() -> None:
+    """A large first part waits in the decoder for the rest of its message while the
+    next large frame is gathered in the reused buffer: it must not be a view of it
+    (found by the property above)."""
+    # c no larger than a, so that it is gathered in the very buffer a was.
+    a, b, c = b"a" * (LARGE_FRAME + 20), b"b" * 5, b"c" * (LARGE_FRAME + 10)
+    stream = wire([[a, b], [c]])
+    end_a = 9 + len(a)
+    cuts = [100, end_a, end_a + 2 + len(b) + 100]
+    assert decode_transient(split_at(stream, cuts))[0] == [("msg", [a, b]), ("msg", [c])]
+
+
 def test_transient_large_frames_share_one_buffer() -> None:
     """Sealed traffic gathers large frames in one reused buffer, warm in the cache, and
     hands out views of it that last until the next call; a command is copied out, and

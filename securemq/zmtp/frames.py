@@ -476,8 +476,10 @@ class FrameDecoder:
         body: bytes
         if self._spare_used:
             self._spare_used = False
-            if flags & FLAG_COMMAND:
-                body = bytes(ba)  # a command outlives the call that decoded it
+            if flags & (FLAG_COMMAND | FLAG_MORE):
+                # Outlives the call that decoded it: a command, or a part held for
+                # the rest of its message.
+                body = bytes(ba)
             else:
                 # Until the next call: a second large frame in this one gets its own.
                 self._spare_lent = True
