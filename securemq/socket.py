@@ -219,7 +219,7 @@ class Socket:
             return
         self._opts.set(option, value)
         if option == C.INVERT_MATCHING:
-            self._pattern.refilter()
+            self._pattern.matching_changed()
 
     def getsockopt(self, option: int) -> Any:
         """Read a socket option (libzmq ``zmq_getsockopt``).

@@ -270,8 +270,8 @@ class Pattern:
         """
         raise ZMQError(errno.ENOTSUP)
 
-    def refilter(self) -> None:
-        """Subscriptions or matching changed: drop what no longer passes from ``ahead``."""
+    def matching_changed(self) -> None:
+        """Subscriptions or ``invert_matching`` changed (SUB: see its override)."""
 
     def can_send(self) -> bool:
         """Whether a send would succeed now (POLLOUT)."""

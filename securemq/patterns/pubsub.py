@@ -367,24 +367,27 @@ class Sub(Pattern):
         once, so repeats are harmless, and a verbose XPUB upstream sees each one).
         """
         self.index.add(topic, None)
-        self.refilter()  # with invert_matching, a new topic drops messages
+        self.matching_changed()  # with invert_matching, a new topic drops messages
         self._upstream(Subscription(True, topic))
 
     def unsubscribe(self, topic: bytes) -> None:
         """Remove a subscription (the ``UNSUBSCRIBE`` option)."""
         if self.index.remove(topic, None):
-            self.refilter()
+            self.matching_changed()
             self._upstream(Subscription(False, topic))
 
-    def refilter(self) -> None:
-        # libzmq matches when the application receives: a message taken ahead under
-        # the old subscriptions must pass the new ones too.
-        if self.ahead and self.filter:
-            keep = not self.options.invert_matching
-            matches = self.index.matches
-            kept = [m for m in self.ahead if matches(m[0]) is keep]
-            self.ahead.clear()  # the socket holds this deque: change it in place
-            self.ahead.extend(kept)
+    def matching_changed(self) -> None:
+        # libzmq matches a message when the application receives it: put what was
+        # taken ahead back in front of its pipe, to be matched then. It all came from
+        # last_peer, which stays readable while its batch lasts (nothing calls the
+        # fair queue meanwhile).
+        ahead = self.ahead
+        if ahead:
+            peer = self.last_peer
+            assert peer is not None
+            peer.inp.q.extendleft(reversed(ahead))  # the writer appends on the right
+            ahead.clear()  # the socket holds this deque: change it in place
+            self.fq.add(peer)
 
     def _upstream(self, item: Any) -> None:
         for peer in self.peers:
