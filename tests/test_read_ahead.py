@@ -224,3 +224,36 @@ def test_sub_receives_as_if_it_matched_at_recv(
             inverted = arg
             sub.options.set(SocketOption.INVERT_MATCHING, int(arg))
             sub.matching_changed()  # what Socket.setsockopt does
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.one_of(st.integers(0, 2), st.none()), max_size=300),
+       hwm=st.sampled_from([0, 8, 16, 100, 2000]))
+def test_pull_delivers_each_peer_in_order_and_loses_nothing(
+        steps: list[int | None], hwm: int) -> None:
+    """Writes to three peers (an int: which one) and receives (None), in any order:
+    every message arrives once, each peer's in the order written, and a batch never
+    holds more than a sixteenth of the HWM."""
+    pull = Pull(Options(SocketType.PULL))
+    peers = [_peer(hwm=hwm) for _ in range(3)]
+    for peer in peers:
+        pull.attach(peer)
+        peer.inp.on_readable = lambda p=peer: pull.read_activated(p)
+    written: list[bytes] = []
+    got: list[bytes] = []
+    for step in [*steps, *[None] * len(steps)]:  # then receive everything left
+        if step is not None:
+            msg = b"%d-%d" % (step, len(written))
+            peers[step].inp.write([msg])
+            written.append(msg)
+            continue
+        try:
+            got.append(pull.recv()[0])
+        except Again:
+            pass
+        if hwm:
+            assert len(pull.ahead) <= hwm // 16
+    assert sorted(got) == sorted(written)
+    for n in range(3):
+        mine = [m for m in got if m.startswith(b"%d-" % n)]
+        assert mine == [m for m in written if m.startswith(b"%d-" % n)]
