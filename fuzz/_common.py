@@ -120,8 +120,10 @@ def feed_all(conn: Connection, data: bytes, plan: int,
 def buffered(decoder: Any) -> int:
     """Octets a FrameDecoder has allocated for input (white-box: the invariant is about
     its internals). A large frame counts with the size of its buffer, not what is in it,
-    less the allowance the decoder grants itself for preallocating a large frame."""
-    held = len(decoder._buf) + sum(len(b) for b in decoder._cur)
+    less the allowance the decoder grants itself for preallocating a large frame.
+    Octets of ``_buf`` before ``_buf_off`` are decoded already (the command holds a copy
+    of the last of them) and do not count twice."""
+    held = len(decoder._buf) - decoder._buf_off + sum(len(b) for b in decoder._cur)
     if decoder._large is not None:
         held += max(decoder._large_have, len(decoder._large) - _PREALLOC)
     if decoder.command is not None:

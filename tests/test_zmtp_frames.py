@@ -526,6 +526,24 @@ def test_transient_part_before_a_large_frame_is_kept_as_a_copy() -> None:
     assert decode_transient([stream[:cut], stream[cut:]])[0] == [("msg", [first, big])]
 
 
+def test_commands_in_one_chunk_are_decoded_in_place() -> None:
+    """Decoding resumes after each command where it stopped, without copying the rest of
+    the chunk: that made 10,000 SUBSCRIBEs in one read (or a peer's flood of PINGs) cost
+    time quadratic in the chunk."""
+    commands = [encode_command(b"SUBSCRIBE", b"topic-%05d" % i) for i in range(1000)]
+    stream = b"".join(commands) + wire([[b"last"]])
+    dec = FrameDecoder()
+    seen: list[bytes] = []
+    messages = dec.feed(stream)
+    while dec.command is not None:
+        assert dec._buf is stream  # the rest of the chunk, where it was read
+        seen.append(dec.command)
+        dec.command = None
+        messages = dec.feed(b"")
+    assert seen == [c[2:] for c in commands]  # each without its two-octet frame header
+    assert messages == [[b"last"]] and not dec.pending
+
+
 def test_transient_large_part_held_for_its_message_is_a_copy() -> None:
     """A large first part waits in the decoder for the rest of its message while the
     next large frame is gathered in the reused buffer: it must not be a view of it
