@@ -116,6 +116,17 @@ def test_sub_unsubscribe_then_subscribe_again_loses_nothing_taken_ahead() -> Non
     assert _drain(sub) == [b"a2", b"a3"]
 
 
+def test_sub_drops_the_batch_of_a_peer_it_disconnects() -> None:
+    sub = _sub(b"a")
+    peer = _peer(b"a1", b"a2", b"a3")
+    sub.attach(peer)
+    assert sub.recv() == [b"a1"]
+    sub.drained(peer)  # what Socket.disconnect does: the peer's queued input goes
+    assert not sub.ahead
+    sub.unsubscribe(b"a")  # nothing to put back, and the peer stays gone
+    assert not sub.fq.active and _drain(sub) == []
+
+
 def test_sub_inverted_subscribe_applies_to_messages_taken_ahead() -> None:
     sub = _sub(b"a")
     sub.options.set(SocketOption.INVERT_MATCHING, 1)
