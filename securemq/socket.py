@@ -973,17 +973,22 @@ class Socket:
                 raise ZMQError(errno.ENOENT)
             for peer in peers:
                 self.context._inproc_close_peer(peer)
-                self._pattern.terminated(peer)
-                self._pattern.drained(peer)
+                self._forget(peer)
             return
         for s in sessions:
             self._tls_forget(s.config.tls)
             speer = s.peer
             if speer is not None:
                 speer.dead = True
-                self._pattern.terminated(speer)
-                self._pattern.drained(speer)
+                self._forget(speer)
             s.reactor.call_soon_threadsafe(s.close, 0)
+
+    def _forget(self, peer: Peer) -> None:
+        """Detach a peer we disconnect from: as libzmq, its queued input is dropped, and
+        later wake-ups of its pipes (closing) must not make it readable again."""
+        self._pattern.terminated(peer)
+        self._pattern.drained(peer)
+        peer.attached = False
 
     # -- closing ----------------------------------------------------------------------
 

@@ -116,6 +116,21 @@ def test_sub_unsubscribe_then_subscribe_again_loses_nothing_taken_ahead() -> Non
     assert _drain(sub) == [b"a2", b"a3"]
 
 
+def test_pull_disconnect_drops_what_was_queued(ctx: zmq.Context) -> None:
+    """libzmq discards a disconnected pipe's input, batch taken ahead included."""
+    push, pull = ctx.socket(zmq.PUSH), ctx.socket(zmq.PULL)
+    push.linger = pull.linger = 0
+    push.bind("inproc://read-ahead-disconnect")
+    pull.connect("inproc://read-ahead-disconnect")
+    for n in range(200):
+        push.send(b"%d" % n)  # inproc: queued in the PULL's pipe before send returns
+    assert pull.recv() == b"0"
+    assert pull._pattern.ahead  # type: ignore[attr-defined]  # and more in the pipe
+    pull.disconnect("inproc://read-ahead-disconnect")
+    with pytest.raises(zmq.Again):
+        pull.recv(zmq.NOBLOCK)
+
+
 def test_sub_drops_the_batch_of_a_peer_it_disconnects() -> None:
     sub = _sub(b"a")
     peer = _peer(b"a1", b"a2", b"a3")

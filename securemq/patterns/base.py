@@ -240,7 +240,10 @@ class Pattern:
         """A peer's connection is gone: stop sending to it (its queued input stays)."""
 
     def drained(self, peer: Peer) -> None:
-        """A gone peer's input has been read to the end: forget it."""
+        """A gone peer's input has been read to the end, or dropped (``disconnect``, as
+        libzmq discards a disconnected pipe's input): forget it."""
+        if self.ahead and peer is self.last_peer:
+            self.ahead.clear()  # taken from its pipe ahead of recv: dropped with the rest
         if peer in self.peers:
             self.peers.remove(peer)
 

@@ -53,6 +53,10 @@ class Pull(Pattern):
     def read_activated(self, peer: Peer) -> None:
         self.fq.add(peer)
 
+    def drained(self, peer: Peer) -> None:
+        self.fq.remove(peer)
+        super().drained(peer)
+
     def recv(self) -> Message:
         ahead = self.ahead
         if ahead:

@@ -355,9 +355,6 @@ class Sub(Pattern):
 
     def drained(self, peer: Peer) -> None:
         self.fq.remove(peer)
-        if self.ahead and peer is self.last_peer:
-            # Taken from its pipe ahead of recv: dropped with the rest of it (disconnect).
-            self.ahead.clear()
         super().drained(peer)
 
     def read_activated(self, peer: Peer) -> None:
