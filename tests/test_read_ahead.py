@@ -38,6 +38,16 @@ def _sub(*topics: bytes) -> Sub:
     return sub
 
 
+def _inproc(ctx: zmq.Context, binder: int, connecter: int,
+            name: str) -> tuple[zmq.Socket, zmq.Socket]:
+    """Two sockets (linger 0) joined over ``inproc://read-ahead-<name>``, binder first."""
+    a, b = ctx.socket(binder), ctx.socket(connecter)
+    a.linger = b.linger = 0
+    a.bind(f"inproc://read-ahead-{name}")
+    b.connect(f"inproc://read-ahead-{name}")
+    return a, b
+
+
 def _drain(pattern: Pull | Sub) -> list[bytes]:
     got = []
     while True:
@@ -118,10 +128,7 @@ def test_sub_unsubscribe_then_subscribe_again_loses_nothing_taken_ahead() -> Non
 
 def test_pull_disconnect_drops_what_was_queued(ctx: zmq.Context) -> None:
     """libzmq discards a disconnected pipe's input, batch taken ahead included."""
-    push, pull = ctx.socket(zmq.PUSH), ctx.socket(zmq.PULL)
-    push.linger = pull.linger = 0
-    push.bind("inproc://read-ahead-disconnect")
-    pull.connect("inproc://read-ahead-disconnect")
+    push, pull = _inproc(ctx, zmq.PUSH, zmq.PULL, "disconnect")
     for n in range(200):
         push.send(b"%d" % n)  # inproc: queued in the PULL's pipe before send returns
     assert pull.recv() == b"0"
@@ -167,11 +174,8 @@ def test_conflating_pipes_give_nothing_ahead(kind: SocketType) -> None:
 
 
 def test_setting_invert_matching_applies_to_messages_taken_ahead(ctx: zmq.Context) -> None:
-    pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
-    sub.linger = pub.linger = 0
+    sub, pub = _inproc(ctx, zmq.SUB, zmq.PUB, "invert")
     sub.subscribe(b"a")
-    sub.bind("inproc://read-ahead-invert")
-    pub.connect("inproc://read-ahead-invert")
     while not sub.poll(10):
         pub.send(b"a-sync")  # until the PUB knows of the subscription
     while sub.poll(0):
@@ -185,10 +189,7 @@ def test_setting_invert_matching_applies_to_messages_taken_ahead(ctx: zmq.Contex
 
 
 def test_messages_taken_ahead_are_readable_for_poll(ctx: zmq.Context) -> None:
-    push, pull = ctx.socket(zmq.PUSH), ctx.socket(zmq.PULL)
-    push.linger = pull.linger = 0
-    pull.bind("inproc://read-ahead-poll")
-    push.connect("inproc://read-ahead-poll")
+    pull, push = _inproc(ctx, zmq.PULL, zmq.PUSH, "poll")
     for n in range(3):
         push.send(b"%d" % n)
     assert pull.recv() == b"0"
